@@ -1,0 +1,1 @@
+"""Adapters: everything that talks to the world (FastMCP, HTTP, files, LLMs, stores)."""

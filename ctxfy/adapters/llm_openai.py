@@ -1,0 +1,92 @@
+"""The server-side LLM fallback: any OpenAI-compatible chat-completions server."""
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from ctxfy.core.errors import LLMResponseError, LLMTimeoutError
+from ctxfy.core.llm import Completion, CompletionRequest
+
+
+class OpenAICompatibleLLM:
+    """An :class:`~ctxfy.core.llm.LLMPort` on the ``/chat/completions`` endpoint.
+
+    Works with OpenAI and with compatible servers (vLLM, llama.cpp, Ollama, LM Studio, …).
+    The API key is sent as a bearer token and never appears in errors or logs.
+
+    Example:
+        ```python
+        llm = OpenAICompatibleLLM("http://127.0.0.1:11434/v1", "llama3.1", timeout_s=30)
+        answer = await llm.complete(CompletionRequest((ChatMessage("user", "Hello"),)))
+        ```
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._model = model
+        self._timeout_s = timeout_s
+        self._transport = transport
+
+    @property
+    def model(self) -> str:
+        """The configured model name."""
+        return self._model
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask the server; see :class:`~ctxfy.core.llm.LLMPort`."""
+        messages: list[dict[str, str]] = []
+        if request.system_prompt:
+            messages.append({"role": "system", "content": request.system_prompt})
+        messages.extend({"role": m.role, "content": m.text} for m in request.messages)
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        try:
+            # One client per call: LLM calls take seconds, so pooling saves nothing, and no
+            # connection outlives the request (nothing to close at shutdown).
+            async with (
+                asyncio.timeout(self._timeout_s),
+                httpx.AsyncClient(
+                    headers=self._headers,
+                    timeout=httpx.Timeout(self._timeout_s),
+                    transport=self._transport,
+                ) as client,
+            ):
+                response = await client.post(self._url, json=body)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise LLMTimeoutError(
+                f"the LLM fallback did not answer within {self._timeout_s:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise LLMResponseError(
+                f"the LLM fallback could not be reached: {type(exc).__name__}"
+            ) from exc
+        if response.status_code != 200:
+            raise LLMResponseError(f"the LLM fallback answered HTTP {response.status_code}")
+        return _parse_completion(response, self._model)
+
+
+def _parse_completion(response: httpx.Response, default_model: str) -> Completion:
+    try:
+        data = response.json()
+        content = data["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise LLMResponseError("the LLM fallback's answer is not a chat completion") from exc
+    if not isinstance(content, str) or not content.strip():
+        raise LLMResponseError("the LLM fallback's answer has no text")
+    model = data.get("model") if isinstance(data, dict) else None
+    return Completion(text=content, model=model if isinstance(model, str) else default_model)

@@ -1,0 +1,182 @@
+"""ctxfy's MCP tools: ``lint_context_stack`` (pure) and ``generate_context_stack`` (LLM)."""
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from fastmcp.exceptions import ToolError
+from fastmcp.server.dependencies import get_context
+from fastmcp.tools import Tool, ToolResult
+from mcp.types import ToolAnnotations
+from pydantic import ConfigDict, Field, SkipValidation
+
+from ctxfy.adapters.llm_mcp import choose_llm
+from ctxfy.adapters.mcp_errors import invalid_tool_result
+from ctxfy.core.errors import DraftRejectedError, LLMError, LLMTimeoutError
+from ctxfy.core.generation import draft_context_stack
+from ctxfy.core.lint import lint_markdown
+from ctxfy.core.llm import Completion, CompletionRequest, LLMPort
+from ctxfy.core.params import ParamSpec, validate_arguments
+from ctxfy.core.prompt import render_prompt
+from ctxfy.core.tool import ToolSpec
+from ctxfy.prompts import CONTEXT_STACK, builtin_blocks
+
+#: Upper bound on a context stack submitted for linting.
+MAX_LINT_CHARS = 200_000
+
+LINT_TOOL = ToolSpec(
+    name="lint_context_stack",
+    description=(
+        "Parse a context stack written in Markdown (or the plain format of the ctxfy seed) "
+        "and report which layers and fields are present, missing or empty, unfilled "
+        "{{placeholders}}, non-functional criteria without a measurable number, and a score "
+        "from 0 to 100. No LLM is called."
+    ),
+    params=(
+        ParamSpec(
+            "markdown",
+            required=True,
+            description="The context stack to lint.",
+            example="# CONTEXT STACK: Checkout service\n\n## System Context Layer\n...",
+            max_length=MAX_LINT_CHARS,
+        ),
+    ),
+)
+
+GENERATE_TOOL = ToolSpec(
+    name="generate_context_stack",
+    description=(
+        "Draft a complete five-layer context stack for a task with an LLM (the client's, "
+        "through MCP sampling, or the server's fallback), then parse and lint it. Returns "
+        "the structured stack, its Markdown, the lint report and the model that wrote it."
+    ),
+    params=CONTEXT_STACK.params,
+    needs_llm=True,
+)
+
+
+class SpecTool(Tool):
+    """Base class of tools declared by a core :class:`ToolSpec`.
+
+    The JSON Schema clients see comes from the declaration, and arguments are validated by
+    the core validator before :meth:`execute` runs; invalid arguments give an ``isError``
+    result listing every problem (see :func:`~ctxfy.adapters.mcp_errors.invalid_tool_result`).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    spec: ToolSpec = Field(exclude=True)
+
+    @classmethod
+    def _fields_for(cls, spec: ToolSpec, *, read_only: bool) -> dict[str, Any]:
+        return {
+            "name": spec.name,
+            "description": spec.description,
+            "parameters": spec.arguments_schema(),
+            "annotations": ToolAnnotations(readOnlyHint=read_only, openWorldHint=spec.needs_llm),
+            "tags": {"ctxfy", "llm"} if spec.needs_llm else {"ctxfy"},
+            "spec": spec,
+        }
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        """Validate ``arguments`` then call :meth:`execute`."""
+        result = validate_arguments(self.spec.params, arguments)
+        if not result.ok:
+            return invalid_tool_result(result.errors)
+        data = await self.execute(result.values)
+        return ToolResult(structured_content=data)
+
+    async def execute(self, values: Mapping[str, object]) -> dict[str, Any]:
+        """Do the tool's work with validated values; subclasses implement it."""
+        raise NotImplementedError
+
+
+class LintContextStackTool(SpecTool):
+    """``lint_context_stack``: parse and lint a context stack, with no LLM.
+
+    Example:
+        ```python
+        mcp.add_tool(LintContextStackTool.create())
+        ```
+    """
+
+    @classmethod
+    def create(cls) -> "LintContextStackTool":
+        """Build the tool."""
+        return cls(**cls._fields_for(LINT_TOOL, read_only=True))
+
+    async def execute(self, values: Mapping[str, object]) -> dict[str, Any]:
+        """Lint ``values["markdown"]`` and return the report (and the parsed stack)."""
+        stack, report = lint_markdown(str(values["markdown"]))
+        return {
+            "report": report.to_dict(),
+            "stack": stack.to_dict() if stack is not None else None,
+        }
+
+
+class GenerateContextStackTool(SpecTool):
+    """``generate_context_stack``: draft a stack with an LLM, then parse and lint it.
+
+    Example:
+        ```python
+        fallback = OpenAICompatibleLLM("http://127.0.0.1:8080/v1", "my-model")
+        mcp.add_tool(GenerateContextStackTool.create(fallback=fallback, timeout_s=60))
+        ```
+    """
+
+    fallback: SkipValidation[LLMPort | None] = Field(default=None, exclude=True)
+    timeout_s: float = Field(default=60.0, exclude=True)
+    max_tokens: int = Field(default=4096, exclude=True)
+
+    @classmethod
+    def create(
+        cls, *, fallback: LLMPort | None = None, timeout_s: float = 60.0, max_tokens: int = 4096
+    ) -> "GenerateContextStackTool":
+        """Build the tool.
+
+        Args:
+            fallback: The server-side LLM used when the client cannot sample.
+            timeout_s: Timeout of one LLM call.
+            max_tokens: Upper bound on the length of each draft.
+        """
+        return cls(
+            **cls._fields_for(GENERATE_TOOL, read_only=False),
+            fallback=fallback,
+            timeout_s=timeout_s,
+            max_tokens=max_tokens,
+        )
+
+    async def execute(self, values: Mapping[str, object]) -> dict[str, Any]:
+        """Render ``context_stack``, ask the LLM, parse and lint the draft."""
+        prompt = render_prompt(CONTEXT_STACK, values, builtin_blocks())
+        try:
+            llm = choose_llm(get_context(), self.fallback)
+            draft = await draft_context_stack(
+                prompt, _TimeoutLLM(llm, self.timeout_s), max_tokens=self.max_tokens
+            )
+        except (LLMError, DraftRejectedError) as exc:
+            raise ToolError(str(exc)) from exc
+        return {
+            "stack": draft.stack.to_dict(),
+            "markdown": draft.markdown,
+            "lint": draft.report.to_dict(),
+            "model": draft.model,
+            "attempts": draft.attempts,
+        }
+
+
+class _TimeoutLLM:
+    """Bounds every call of another port by ``timeout_s`` seconds."""
+
+    def __init__(self, inner: LLMPort, timeout_s: float) -> None:
+        self._inner = inner
+        self._timeout_s = timeout_s
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._inner.complete(request)
+        except TimeoutError as exc:
+            raise LLMTimeoutError(
+                f"the LLM did not answer within {self._timeout_s:g} s (CTXFY_LLM_TIMEOUT_S)"
+            ) from exc

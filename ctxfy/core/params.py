@@ -1,0 +1,334 @@
+"""Typed parameter declarations and the pure argument validator.
+
+One declaration per parameter (:class:`ParamSpec`) is the single source for the MCP argument
+descriptions, the JSON Schema resources and validation. MCP carries prompt arguments as
+strings with no schema, so :func:`validate_arguments` is what gives them types and limits.
+"""
+
+import enum
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+#: Default per-field limits, chosen so that a real business requirement fits with room to spare.
+DEFAULT_MAX_LENGTH = 8_000
+DEFAULT_MAX_ITEMS = 50
+
+# Unicode bidirectional embedding/override/isolate controls (Trojan Source, CVE-2021-42574).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# Invisible characters with no legitimate use inside a prompt argument: they are stripped.
+# ZWJ/ZWNJ (U+200D, U+200C) are kept: emoji sequences and several scripts need them.
+_STRIPPED_INVISIBLES = frozenset("\u200b\u2060\ufeff\u180e\u00ad")
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+class ParamType(enum.Enum):
+    """The types a parameter can declare."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    ENUM = "enum"
+    STRING_LIST = "list[string]"
+
+
+@attrs.frozen
+class FieldError:
+    """One problem with one argument.
+
+    Attributes:
+        field: The argument's name (``"*"`` for the request as a whole).
+        rule: A stable machine-readable rule name, e.g. ``"required"`` or ``"max_length"``.
+        message: A human sentence naming the field and the rule.
+    """
+
+    field: str
+    rule: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the error as a JSON-ready mapping."""
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+def _check_name(_instance: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            f"{attribute.name} {value!r} must be a lower-case identifier "
+            "(letters, digits, underscore; at most 64 characters)"
+        )
+
+
+def _check_pattern(
+    _instance: object, _attribute: "attrs.Attribute[str | None]", value: str | None
+) -> None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(
+                f"pattern {value!r} is not a valid regular expression: {exc}"
+            ) from None
+
+
+@attrs.frozen
+class ParamSpec:
+    """The declaration of one prompt or tool parameter.
+
+    Attributes:
+        name: Lower-case identifier used as the argument name.
+        type: The value's type; MCP sends strings, which are converted.
+        required: Whether the argument must be present and non-empty.
+        description: What the argument means, shown to users and in schemas.
+        example: A realistic example value (used in docs and schemas).
+        max_length: Maximum length in characters of a string (of each item for lists).
+        max_items: Maximum number of items of a ``list[string]``.
+        pattern: Optional regular expression a string must match in full.
+        choices: Allowed values of an ``enum``.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    type: ParamType = ParamType.STRING
+    required: bool = False
+    description: str = ""
+    example: str | None = None
+    max_length: int = attrs.field(default=DEFAULT_MAX_LENGTH, validator=attrs.validators.ge(1))
+    max_items: int = attrs.field(default=DEFAULT_MAX_ITEMS, validator=attrs.validators.ge(1))
+    pattern: str | None = attrs.field(default=None, validator=_check_pattern)
+    choices: tuple[str, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        if self.type is ParamType.ENUM and not self.choices:
+            raise ValueError(f"parameter {self.name!r} is an enum but declares no choices")
+        if self.type is not ParamType.ENUM and self.choices:
+            raise ValueError(f"parameter {self.name!r} declares choices but is not an enum")
+
+    def json_schema(self) -> dict[str, Any]:
+        """Return the JSON Schema (draft 2020-12) of this parameter's value."""
+        schema: dict[str, Any]
+        if self.type is ParamType.INTEGER:
+            schema = {"type": "integer"}
+        elif self.type is ParamType.ENUM:
+            schema = {"type": "string", "enum": list(self.choices)}
+        elif self.type is ParamType.STRING_LIST:
+            schema = {
+                "type": "array",
+                "items": {"type": "string", "maxLength": self.max_length},
+                "maxItems": self.max_items,
+            }
+        else:
+            schema = {"type": "string", "maxLength": self.max_length}
+            if self.required:
+                schema["minLength"] = 1
+            if self.pattern is not None:
+                schema["pattern"] = self.pattern
+        if self.description:
+            schema["description"] = self.description
+        if self.example is not None:
+            schema["examples"] = [self.example]
+        return schema
+
+
+def arguments_schema(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
+    """Return the JSON Schema of an arguments object made of ``params``.
+
+    Args:
+        params: The declared parameters.
+
+    Returns:
+        An object schema with ``properties``, ``required`` and no additional properties.
+    """
+    return {
+        "type": "object",
+        "properties": {p.name: p.json_schema() for p in params},
+        "required": [p.name for p in params if p.required],
+        "additionalProperties": False,
+    }
+
+
+@attrs.frozen
+class ValidationResult:
+    """The outcome of validating a set of arguments.
+
+    Attributes:
+        values: The converted, normalised values of the arguments that passed (absent optional
+            arguments are left out).
+        errors: Every problem found, in parameter order.
+    """
+
+    values: Mapping[str, object]
+    errors: tuple[FieldError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether no error was found."""
+        return not self.errors
+
+
+def clean_text(field: str, text: str) -> tuple[str, list[FieldError]]:
+    """Apply the character policy to one string.
+
+    The text is normalised to NFC and invisible smuggling characters are stripped. NUL and
+    other C0/C1 control characters (except tab, LF and CR), bidirectional override and isolate
+    controls, and Unicode tag characters are rejected.
+
+    Args:
+        field: The argument name, used in error messages.
+        text: The raw value.
+
+    Returns:
+        The cleaned text and the list of errors (empty when the text is acceptable).
+    """
+    errors: list[FieldError] = []
+    bad_control = bidi = tag = False
+    for ch in text:
+        code = ord(ch)
+        if (code < 0x20 or 0x7F <= code <= 0x9F) and ch not in _ALLOWED_CONTROLS:
+            bad_control = True
+        elif ch in _BIDI_CONTROLS:
+            bidi = True
+        elif 0xE0000 <= code <= 0xE007F:
+            tag = True
+    if bad_control:
+        errors.append(
+            FieldError(
+                field,
+                "control_character",
+                f"{field} contains a control character (only tab, LF and CR are allowed)",
+            )
+        )
+    if bidi:
+        errors.append(
+            FieldError(
+                field,
+                "bidi_control",
+                f"{field} contains a Unicode bidirectional control character",
+            )
+        )
+    if tag:
+        errors.append(
+            FieldError(
+                field, "tag_character", f"{field} contains an invisible Unicode tag character"
+            )
+        )
+    cleaned = "".join(ch for ch in text if ch not in _STRIPPED_INVISIBLES)
+    return unicodedata.normalize("NFC", cleaned), errors
+
+
+def _convert(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError]]:
+    name = spec.name
+    if spec.type is ParamType.INTEGER:
+        if isinstance(raw, bool):
+            return None, [FieldError(name, "type", f"{name} must be an integer")]
+        if isinstance(raw, int):
+            return raw, []
+        if isinstance(raw, str) and re.fullmatch(r"\s*[-+]?\d{1,18}\s*", raw):
+            return int(raw), []
+        return None, [FieldError(name, "type", f"{name} must be an integer")]
+    if spec.type is ParamType.STRING_LIST:
+        return _convert_list(spec, raw)
+    if not isinstance(raw, str):
+        return None, [FieldError(name, "type", f"{name} must be a string")]
+    text, errors = clean_text(name, raw)
+    if errors:
+        return None, errors
+    return _check_string(spec, name, text)
+
+
+def _check_string(spec: ParamSpec, field: str, text: str) -> tuple[object, list[FieldError]]:
+    errors: list[FieldError] = []
+    if len(text) > spec.max_length:
+        errors.append(
+            FieldError(
+                field,
+                "max_length",
+                f"{field} is {len(text)} characters long; the limit is {spec.max_length}",
+            )
+        )
+    if spec.type is ParamType.ENUM and text not in spec.choices:
+        allowed = ", ".join(spec.choices)
+        errors.append(FieldError(field, "enum", f"{field} must be one of: {allowed}"))
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
+        errors.append(
+            FieldError(field, "pattern", f"{field} must match the pattern {spec.pattern}")
+        )
+    return (None if errors else text), errors
+
+
+def _convert_list(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError]]:
+    name = spec.name
+    items: object = raw
+    if isinstance(raw, str):
+        try:
+            items = json.loads(raw)
+        except ValueError:
+            return None, [FieldError(name, "type", f"{name} must be a JSON array of strings")]
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        return None, [FieldError(name, "type", f"{name} must be a list of strings")]
+    if len(items) > spec.max_items:
+        return None, [
+            FieldError(
+                name,
+                "max_items",
+                f"{name} has {len(items)} items; the limit is {spec.max_items}",
+            )
+        ]
+    out: list[str] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        field = f"{name}[{index}]"
+        text, item_errors = clean_text(field, item)
+        if not item_errors:
+            value, item_errors = _check_string(spec, field, text)
+            if value is not None:
+                out.append(text)
+        errors.extend(item_errors)
+    return (None if errors else tuple(out)), errors
+
+
+def _is_empty(raw: object) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip()) or raw == []
+
+
+def validate_arguments(
+    params: tuple[ParamSpec, ...],
+    arguments: Mapping[str, object] | None,
+) -> ValidationResult:
+    """Validate and convert ``arguments`` against their declarations.
+
+    Every problem is reported, not just the first: missing required arguments, unknown
+    arguments, type, length, enum and pattern violations, and the character policy
+    (:func:`clean_text`). Empty strings count as absent.
+
+    Args:
+        params: The declared parameters.
+        arguments: The raw arguments as received (MCP sends strings).
+
+    Returns:
+        The converted values and every error found.
+    """
+    arguments = arguments or {}
+    declared = {p.name for p in params}
+    errors: list[FieldError] = []
+    values: dict[str, object] = {}
+    for spec in params:
+        raw = arguments.get(spec.name)
+        if _is_empty(raw):
+            if spec.required:
+                errors.append(FieldError(spec.name, "required", f"{spec.name} is required"))
+            continue
+        value, field_errors = _convert(spec, raw)
+        errors.extend(field_errors)
+        if not field_errors:
+            values[spec.name] = value
+    for name in sorted(set(arguments) - declared):
+        shown = name if len(name) <= 64 else name[:64] + "…"
+        errors.append(
+            FieldError(shown, "unknown", f"{shown!r} is not an argument of this prompt or tool")
+        )
+    return ValidationResult(values=values, errors=tuple(errors))

@@ -1,0 +1,31 @@
+"""Tool declarations: name, typed parameters, and whether the tool needs an LLM."""
+
+import re
+
+import attrs
+
+from ctxfy.core.params import ParamSpec, arguments_schema
+
+_TOOL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@attrs.frozen
+class ToolSpec:
+    """The declaration of a tool.
+
+    Attributes:
+        name: The MCP tool name (part of the public contract for built-ins).
+        description: What the tool does.
+        params: The typed parameters.
+        needs_llm: Whether the tool calls an LLM (such tools need the ``write`` scope and
+            either a client that can sample or the server-side fallback).
+    """
+
+    name: str = attrs.field(validator=attrs.validators.matches_re(_TOOL_NAME_RE))
+    description: str
+    params: tuple[ParamSpec, ...]
+    needs_llm: bool = False
+
+    def arguments_schema(self) -> dict[str, object]:
+        """Return the JSON Schema of this tool's arguments object."""
+        return arguments_schema(self.params)

@@ -1,0 +1,201 @@
+"""ctxfy's settings, read once from the environment (``CTXFY_`` prefix).
+
+Every variable is listed with its default in ``docs/configuration.md``. A bad value fails
+start-up with one :class:`~ctxfy.core.errors.ConfigurationError` naming the variable.
+"""
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import attrs
+import platformdirs
+
+from ctxfy.core.errors import ConfigurationError
+
+_T = TypeVar("_T")
+
+Transport = Literal["http", "stdio"]
+
+
+@attrs.frozen(repr=False)
+class Secret:
+    """A string that never shows itself in ``repr``, ``str`` or logs.
+
+    Attributes:
+        value: The secret text; read it only where it is used.
+    """
+
+    value: str
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+def default_data_dir() -> Path:
+    """Return the default data directory (the user's data directory for ctxfy)."""
+    return Path(platformdirs.user_data_dir("ctxfy", appauthor=False))
+
+
+def _parse(environ: Mapping[str, str], name: str, convert: Callable[[str], _T], default: _T) -> _T:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return convert(raw.strip())
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"{name}={raw!r} is invalid: {exc}") from None
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError("a port is a whole number from 0 to 65535")
+    return port
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a number greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _transport(text: str) -> Transport:
+    if text == "http":
+        return "http"
+    if text == "stdio":
+        return "stdio"
+    raise ValueError("must be 'http' or 'stdio'")
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be one of true/false, 1/0, yes/no, on/off")
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return text.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether ``host`` names only the local machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@attrs.frozen
+class Settings:
+    """Everything ctxfy can be configured with.
+
+    Build it with :meth:`from_env`, or directly in code and tests.
+
+    Attributes:
+        host: Address to bind (``CTXFY_HOST``); loopback by default.
+        port: TCP port (``CTXFY_PORT``).
+        transport: ``http`` (streamable HTTP) or ``stdio`` (``CTXFY_TRANSPORT``).
+        mcp_path: Path of the MCP endpoint (``CTXFY_MCP_PATH``).
+        stateless_http: Serve MCP without sessions (``CTXFY_STATELESS_HTTP``); the client's
+            LLM cannot be reached then, only the server-side fallback.
+        json_response: Answer MCP POSTs with JSON instead of SSE (``CTXFY_JSON_RESPONSE``).
+        prompts_dir: Directory of user prompt files (``CTXFY_PROMPTS_DIR``).
+        data_dir: Where ctxfy keeps its data (``CTXFY_DATA_DIR``).
+        llm_base_url: OpenAI-compatible server for the LLM fallback (``CTXFY_LLM_BASE_URL``).
+        llm_model: Model name for the fallback (``CTXFY_LLM_MODEL``).
+        llm_api_key: API key for the fallback (``CTXFY_LLM_API_KEY``), never logged.
+        llm_timeout_s: Timeout of one LLM call in seconds (``CTXFY_LLM_TIMEOUT_S``).
+        llm_max_tokens: Upper bound on one LLM answer (``CTXFY_LLM_MAX_TOKENS``).
+        shutdown_grace_s: Time in-flight requests get to finish after SIGTERM
+            (``CTXFY_SHUTDOWN_GRACE_S``).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    transport: Transport = "http"
+    mcp_path: str = "/mcp"
+    stateless_http: bool = False
+    json_response: bool = False
+    prompts_dir: Path | None = None
+    data_dir: Path = attrs.field(factory=default_data_dir)
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: Secret | None = None
+    llm_timeout_s: float = 60.0
+    llm_max_tokens: int = 4096
+    shutdown_grace_s: float = 10.0
+
+    @property
+    def llm_fallback_configured(self) -> bool:
+        """Whether the server-side LLM fallback has both a URL and a model."""
+        return self.llm_base_url is not None and self.llm_model is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Settings":
+        """Read settings from ``environ`` (usually ``os.environ``).
+
+        Args:
+            environ: The environment.
+
+        Returns:
+            The settings, with defaults for every variable not set.
+
+        Raises:
+            ConfigurationError: A variable has an invalid value; the message names it.
+        """
+        defaults = cls()
+        llm_key = environ.get("CTXFY_LLM_API_KEY", "").strip()
+        settings = cls(
+            host=_parse(environ, "CTXFY_HOST", str, defaults.host),
+            port=_parse(environ, "CTXFY_PORT", _port, defaults.port),
+            transport=_parse(environ, "CTXFY_TRANSPORT", _transport, defaults.transport),
+            mcp_path=_parse(environ, "CTXFY_MCP_PATH", _path, defaults.mcp_path),
+            stateless_http=_parse(environ, "CTXFY_STATELESS_HTTP", _bool, False),
+            json_response=_parse(environ, "CTXFY_JSON_RESPONSE", _bool, False),
+            prompts_dir=_parse(environ, "CTXFY_PROMPTS_DIR", _directory, None),
+            data_dir=_parse(environ, "CTXFY_DATA_DIR", Path, defaults.data_dir),
+            llm_base_url=_parse(environ, "CTXFY_LLM_BASE_URL", _url, None),
+            llm_model=_parse(environ, "CTXFY_LLM_MODEL", str, None),
+            llm_api_key=Secret(llm_key) if llm_key else None,
+            llm_timeout_s=_parse(environ, "CTXFY_LLM_TIMEOUT_S", _positive_float, 60.0),
+            llm_max_tokens=_parse(environ, "CTXFY_LLM_MAX_TOKENS", _positive_int, 4096),
+            shutdown_grace_s=_parse(environ, "CTXFY_SHUTDOWN_GRACE_S", _positive_float, 10.0),
+        )
+        if (settings.llm_base_url is None) != (settings.llm_model is None):
+            raise ConfigurationError(
+                "CTXFY_LLM_BASE_URL and CTXFY_LLM_MODEL configure the LLM fallback together: "
+                "set both or neither"
+            )
+        return settings
+
+
+def _path(text: str) -> str:
+    if not text.startswith("/") or text.endswith("/") or len(text) < 2:
+        raise ValueError("must start with '/' and not end with '/', e.g. /mcp")
+    return text
+
+
+def _directory(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise ValueError("is not an existing directory")
+    return path

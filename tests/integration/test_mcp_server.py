@@ -1,0 +1,214 @@
+"""The assembled server through a real fastmcp.Client, in memory."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastmcp import Client
+from fastmcp.exceptions import ToolError
+from mcp import McpError
+from mcp.types import CreateMessageResult, TextContent, TextResourceContents
+
+from ctxfy.core.prompt import DATA_NOTICE
+from ctxfy.server import TEMPLATE_URI, build_server
+from ctxfy.settings import Settings
+
+
+def sampling_handler(answer: str, model: str = "client-model-7") -> Any:
+    calls: list[Any] = []
+
+    async def handler(messages: Any, params: Any, context: Any) -> CreateMessageResult:
+        calls.append((messages, params))
+        return CreateMessageResult(
+            role="assistant",
+            content=TextContent(type="text", text=answer),
+            model=model,
+            stopReason="endTurn",
+        )
+
+    handler.calls = calls  # type: ignore[attr-defined]
+    return handler
+
+
+async def test_clients_see_the_contract_prompts_with_their_arguments() -> None:
+    async with Client(build_server(Settings())) as client:
+        prompts = {p.name: p for p in await client.list_prompts()}
+    assert set(prompts) >= {"context_stack", "prp", "technical_spec"}
+    arguments = {a.name: a for a in prompts["context_stack"].arguments or []}
+    assert list(arguments) == [
+        "objective",
+        "domain",
+        "role",
+        "task_type",
+        "success_criteria",
+        "constraints",
+        "audience",
+        "output_format",
+    ]
+    assert arguments["objective"].required is True
+    assert arguments["domain"].required is False
+    assert "Example:" in (arguments["objective"].description or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("context_stack", {"objective": "Add rate limits per API key"}),
+        ("prp", {"feature": "Key rotation", "validation": "nox -s tests"}),
+        (
+            "technical_spec",
+            {"business_requirements": "Invoices as PDF", "detail_level": "detailed"},
+        ),
+    ],
+)
+async def test_every_builtin_prompt_renders_with_segregated_arguments(
+    name: str, arguments: dict[str, str]
+) -> None:
+    async with Client(build_server(Settings())) as client:
+        result = await client.get_prompt(name, arguments)
+    (message,) = result.messages
+    assert message.role == "user"
+    assert isinstance(message.content, TextContent)
+    text = message.content.text
+    assert text.startswith(DATA_NOTICE)
+    for key, value in arguments.items():
+        assert f'<user_input name="{key}">\n{value}\n</user_input>' in text
+
+
+async def test_context_stack_prompt_includes_the_blank_skeleton() -> None:
+    async with Client(build_server(Settings())) as client:
+        result = await client.get_prompt("context_stack", {"objective": "x"})
+        template = await client.read_resource(TEMPLATE_URI)
+    content = result.messages[0].content
+    assert isinstance(content, TextContent)
+    (resource,) = template
+    assert isinstance(resource, TextResourceContents)
+    assert resource.text.strip() in content.text
+    assert "{{" in resource.text
+
+
+async def test_invalid_prompt_arguments_get_minus_32602_with_every_error() -> None:
+    async with Client(build_server(Settings())) as client:
+        with pytest.raises(McpError) as info:
+            await client.get_prompt("technical_spec", {"detail_level": "extreme", "surprise": "1"})
+    error = info.value.error
+    assert error.code == -32602
+    assert isinstance(error.data, dict)
+    found = {(e["field"], e["rule"]) for e in error.data["errors"]}
+    assert found == {
+        ("business_requirements", "required"),
+        ("detail_level", "enum"),
+        ("surprise", "unknown"),
+    }
+
+
+async def test_schema_resources_describe_each_prompt() -> None:
+    async with Client(build_server(Settings())) as client:
+        resources = {str(r.uri) for r in await client.list_resources()}
+        assert "ctxfy://prompts/prp/schema" in resources
+        (content,) = await client.read_resource("ctxfy://prompts/prp/schema")
+    assert isinstance(content, TextResourceContents)
+    schema = json.loads(content.text)
+    assert schema["required"] == ["feature"]
+    assert schema["properties"]["feature"]["maxLength"] == 8000
+
+
+async def test_lint_tool_reports_on_the_seed(seed_text: str) -> None:
+    async with Client(build_server(Settings())) as client:
+        result = await client.call_tool("lint_context_stack", {"markdown": seed_text})
+    report = result.structured_content["report"]
+    assert report["layers_missing"] == []
+    assert 0 < report["score"] <= 100
+    assert result.structured_content["stack"]["title"].startswith("ctxfy MCP Server")
+
+
+async def test_lint_tool_reports_unparseable_text_without_failing() -> None:
+    async with Client(build_server(Settings())) as client:
+        result = await client.call_tool("lint_context_stack", {"markdown": "just words"})
+    assert result.structured_content["stack"] is None
+    codes = [f["code"] for f in result.structured_content["report"]["findings"]]
+    assert codes == ["unparseable"]
+
+
+async def test_generate_uses_the_clients_llm_and_reports_its_model(seed_text: str) -> None:
+    handler = sampling_handler(seed_text, model="client-model-7")
+    async with Client(build_server(Settings()), sampling_handler=handler) as client:
+        result = await client.call_tool("generate_context_stack", {"objective": "Ship ctxfy"})
+    data = result.structured_content
+    assert data is not None
+    assert data["model"] == "client-model-7"
+    assert data["attempts"] == 1
+    assert data["stack"]["title"].startswith("ctxfy MCP Server")
+    assert data["markdown"].startswith("# CONTEXT STACK:")
+    ((messages, params),) = handler.calls
+    assert '<user_input name="objective">\nShip ctxfy\n</user_input>' in messages[0].content.text
+    assert params.systemPrompt
+
+
+async def test_generate_fails_clearly_when_the_draft_never_parses() -> None:
+    handler = sampling_handler("I refuse.")
+    async with Client(build_server(Settings()), sampling_handler=handler) as client:
+        with pytest.raises(ToolError, match="not a usable context stack after 2 attempts"):
+            await client.call_tool("generate_context_stack", {"objective": "x"})
+    assert len(handler.calls) == 2
+
+
+async def test_generate_without_any_llm_says_how_to_configure_one() -> None:
+    async with Client(build_server(Settings())) as client:
+        with pytest.raises(ToolError, match="CTXFY_LLM_BASE_URL"):
+            await client.call_tool("generate_context_stack", {"objective": "x"})
+
+
+async def test_generate_falls_back_to_the_openai_compatible_server(
+    fake_llm_server: Any, seed_text: str
+) -> None:
+    fake_llm_server.answers = [seed_text]
+    settings = Settings(
+        llm_base_url=fake_llm_server.base_url, llm_model="served-model", llm_timeout_s=5
+    )
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("generate_context_stack", {"objective": "Ship"})
+    assert result.structured_content["model"] == "fake-openai-model"
+    (request,) = fake_llm_server.requests
+    assert request["model"] == "served-model"
+    assert request["messages"][0]["role"] == "system"
+
+
+async def test_generate_times_out_with_a_clear_error(fake_llm_server: Any) -> None:
+    fake_llm_server.mode = "hang"
+    settings = Settings(llm_base_url=fake_llm_server.base_url, llm_model="m", llm_timeout_s=0.3)
+    async with Client(build_server(settings)) as client:
+        with pytest.raises(ToolError, match=r"did not answer within 0\.3 s"):
+            await client.call_tool("generate_context_stack", {"objective": "x"})
+
+
+async def test_invalid_tool_arguments_give_an_error_result_listing_every_problem() -> None:
+    async with Client(build_server(Settings())) as client:
+        result = await client.call_tool_mcp(
+            "lint_context_stack", {"markdown": "a\x00b", "extra": 1}
+        )
+    assert result.isError is True
+    assert result.structuredContent is not None
+    assert result.structuredContent["error"] == "invalid_arguments"
+    found = {(e["field"], e["rule"]) for e in result.structuredContent["errors"]}
+    assert found == {("markdown", "control_character"), ("extra", "unknown")}
+
+
+async def test_user_prompt_files_become_prompts(tmp_path: Path) -> None:
+    (tmp_path / "release_notes.md").write_text(
+        "---\ntitle: Release notes\ndescription: Drafts release notes.\n"
+        "parameters:\n  - name: changes\n    required: true\n    max_length: 100\n---\n"
+        "Write release notes for:\n{{changes}}\n",
+        encoding="utf-8",
+    )
+    async with Client(build_server(Settings(prompts_dir=tmp_path))) as client:
+        names = [p.name for p in await client.list_prompts()]
+        result = await client.get_prompt("release_notes", {"changes": "Add rotation"})
+        with pytest.raises(McpError) as info:
+            await client.get_prompt("release_notes", {"changes": "x" * 101})
+    assert names[-1] == "release_notes"
+    content = result.messages[0].content
+    assert isinstance(content, TextContent)
+    assert '<user_input name="changes">\nAdd rotation\n</user_input>' in content.text
+    assert info.value.error.code == -32602

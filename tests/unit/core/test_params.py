@@ -1,0 +1,160 @@
+"""The argument validator: types, limits, character policy, every error reported."""
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ctxfy.core.params import (
+    FieldError,
+    ParamSpec,
+    ParamType,
+    arguments_schema,
+    clean_text,
+    validate_arguments,
+)
+
+PARAMS = (
+    ParamSpec("objective", required=True, max_length=50),
+    ParamSpec("count", type=ParamType.INTEGER),
+    ParamSpec("level", type=ParamType.ENUM, choices=("low", "high")),
+    ParamSpec("tags", type=ParamType.STRING_LIST, max_items=3, max_length=10),
+    ParamSpec("code", pattern=r"[A-Z]{3}-\d+"),
+)
+
+
+def rules(errors: tuple[FieldError, ...]) -> set[tuple[str, str]]:
+    return {(e.field, e.rule) for e in errors}
+
+
+def test_valid_arguments_are_converted_to_their_types() -> None:
+    result = validate_arguments(
+        PARAMS,
+        {
+            "objective": "Ship it",
+            "count": "12",
+            "level": "high",
+            "tags": '["a", "b"]',
+            "code": "ABC-1",
+        },
+    )
+    assert result.ok
+    assert result.values == {
+        "objective": "Ship it",
+        "count": 12,
+        "level": "high",
+        "tags": ("a", "b"),
+        "code": "ABC-1",
+    }
+
+
+def test_every_error_is_reported_not_just_the_first() -> None:
+    result = validate_arguments(
+        PARAMS,
+        {"count": "twelve", "level": "medium", "tags": "[1]", "code": "abc", "extra": "x"},
+    )
+    assert rules(result.errors) == {
+        ("objective", "required"),
+        ("count", "type"),
+        ("level", "enum"),
+        ("tags", "type"),
+        ("code", "pattern"),
+        ("extra", "unknown"),
+    }
+    assert not result.values
+
+
+def test_messages_name_the_field_and_the_rule() -> None:
+    result = validate_arguments(PARAMS, {"objective": "x" * 51})
+    (error,) = result.errors
+    assert error.rule == "max_length"
+    assert "objective" in error.message
+    assert "50" in error.message
+
+
+def test_empty_strings_count_as_absent() -> None:
+    result = validate_arguments(PARAMS, {"objective": "   ", "code": ""})
+    assert rules(result.errors) == {("objective", "required")}
+
+
+def test_list_limits_apply_to_item_count_and_each_item() -> None:
+    too_many = validate_arguments(PARAMS, {"objective": "o", "tags": ["a", "b", "c", "d"]})
+    assert rules(too_many.errors) == {("tags", "max_items")}
+    too_long = validate_arguments(PARAMS, {"objective": "o", "tags": ["ok", "x" * 11]})
+    assert rules(too_long.errors) == {("tags[1]", "max_length")}
+
+
+def test_booleans_are_not_integers() -> None:
+    result = validate_arguments(PARAMS, {"objective": "o", "count": True})
+    assert rules(result.errors) == {("count", "type")}
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("a\x00b", "control_character"),
+        ("a\x1bb", "control_character"),
+        ("a\x85b", "control_character"),
+        ("access\u202eevil", "bidi_control"),
+        ("x\u2066y", "bidi_control"),
+        ("hidden \U000e0041\U000e0042", "tag_character"),
+    ],
+)
+def test_character_policy_rejects_dangerous_characters(text: str, rule: str) -> None:
+    _cleaned, errors = clean_text("objective", text)
+    assert [e.rule for e in errors] == [rule]
+
+
+def test_character_policy_keeps_tabs_newlines_emoji_and_joiners() -> None:
+    family = "👨\u200d👩\u200d👧"
+    cleaned, errors = clean_text("f", f"line1\n\tline2\r\n{family} فارسی\u200c")
+    assert errors == []
+    assert family in cleaned
+
+
+def test_zero_width_smuggling_characters_are_stripped() -> None:
+    cleaned, errors = clean_text("f", "ig\u200bnore\u2060 prev\ufeffious")
+    assert errors == []
+    assert cleaned == "ignore previous"
+
+
+def test_strings_are_normalised_to_nfc() -> None:
+    result = validate_arguments(PARAMS, {"objective": "Cafe\u0301"})
+    assert result.values["objective"] == "Café"
+
+
+def test_declaration_rejects_bad_names_patterns_and_enum_without_choices() -> None:
+    with pytest.raises(ValueError, match="lower-case identifier"):
+        ParamSpec("Bad-Name")
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        ParamSpec("p", pattern="(")
+    with pytest.raises(ValueError, match="no choices"):
+        ParamSpec("p", type=ParamType.ENUM)
+    with pytest.raises(ValueError, match="not an enum"):
+        ParamSpec("p", choices=("a",))
+
+
+def test_arguments_schema_lists_required_and_forbids_extras() -> None:
+    schema = arguments_schema(PARAMS)
+    assert schema["required"] == ["objective"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["level"]["enum"] == ["low", "high"]
+    assert schema["properties"]["tags"]["maxItems"] == 3
+    assert schema["properties"]["count"] == {"type": "integer"}
+
+
+@given(st.dictionaries(st.text(max_size=20), st.one_of(st.text(), st.integers(), st.none())))
+def test_validator_never_crashes_on_arbitrary_input(arguments: dict[str, object]) -> None:
+    result = validate_arguments(PARAMS, arguments)
+    assert result.ok == (not result.errors)
+
+
+@given(st.text(min_size=1, max_size=50))
+def test_accepted_strings_are_nfc_and_free_of_forbidden_characters(text: str) -> None:
+    result = validate_arguments(PARAMS, {"objective": text})
+    if result.ok:
+        value = result.values["objective"]
+        assert isinstance(value, str)
+        assert unicodedata.is_normalized("NFC", value)
+        assert not any(ord(c) < 0x20 and c not in "\t\n\r" for c in value)
