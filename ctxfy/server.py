@@ -21,7 +21,9 @@ from ctxfy.adapters.validation import RequestValidationMiddleware
 from ctxfy.core.catalog import PromptCatalog
 from ctxfy.core.llm import LLMPort
 from ctxfy.core.markdown import render_context_stack
-from ctxfy.core.stack import blank_context_stack
+from ctxfy.core.stack_schema import (
+    blank_context_stack,
+)
 from ctxfy.prompts import builtin_blocks, builtin_catalog
 from ctxfy.settings import Settings
 

@@ -27,13 +27,15 @@ import attrs
 from ctxfy.core.errors import ContextStackParseError
 from ctxfy.core.markdown import parse_context_stack
 from ctxfy.core.stack import (
-    METADATA_FIELDS,
-    SCHEMA,
     ContextStack,
     Field,
     Layer,
     LayerKind,
     Section,
+)
+from ctxfy.core.stack_schema import (
+    METADATA_FIELDS,
+    SCHEMA,
     SectionKind,
     SectionSpec,
 )

@@ -44,11 +44,15 @@ from ctxfy.core.stack import (
     Layer,
     LayerKind,
     Section,
+)
+from ctxfy.core.stack_schema import (
     SectionKind,
+    section_spec,
+)
+from ctxfy.core.stack_syntax import (
     match_bold_field,
     match_bullet_line,
     match_heading_line,
-    section_spec,
     structural_role,
     trim_marks,
 )

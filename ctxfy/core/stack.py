@@ -16,111 +16,24 @@ that make ``parse_context_stack(render_context_stack(stack)) == stack`` hold:
   paragraphs (never two in a row, never first or last);
 * no layer kind appears twice.
 
-The line grammar below is shared with :mod:`ctxfy.core.markdown`, so the validators and the
-parser cannot drift apart. The module also holds the known schema (:data:`SCHEMA`) and the
-blank template (:func:`blank_context_stack`).
+The line grammar lives in :mod:`ctxfy.core.stack_syntax`, shared with the parser; the known
+schema and the blank template live in :mod:`ctxfy.core.stack_schema`.
 """
 
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import attrs
 
-# --- line grammar, shared with the Markdown parser ---------------------------------------
-
-_HEADING_LINE = re.compile(r"(#{1,6})(?:\s+(.*))?")
-_BULLET_LINE = re.compile(r"[-*+](?:\s+(.*))?")
-_BOLD_FIELD = re.compile(r"\*\*([^:]+?):\*\*(.*)|\*\*([^:*]+?)\*\*:(.*)")
-_LEADING_JUNK = re.compile(r"^[^A-Za-z0-9]+")
-_TITLE_KEY = re.compile(r"context stack(?:\s*:|$)")
-_LAYER_KEY = re.compile(r"(system|domain|task|interaction|response)(?: context)? layer")
-
-
-def heading_key(text: str) -> str:
-    """Reduce a heading to its words, so emoji, mojibake and Markdown marks do not matter.
-
-    Leading characters up to the first ASCII letter or digit go, as do trailing ``*``, ``_``,
-    ``:``, ``#`` and whitespace; the rest is case-folded with runs of whitespace collapsed.
-
-    Args:
-        text: A heading as written, e.g. ``"## 🎯 System Context Layer"``.
-
-    Returns:
-        Its comparison key, e.g. ``"system context layer"``.
-    """
-    core = trim_marks(_LEADING_JUNK.sub("", text), "*_:#")
-    return " ".join(core.casefold().split())
-
-
-def trim_marks(text: str, marks: str) -> str:
-    """Strip whitespace and the given mark characters from both ends, in linear time.
-
-    Unlike an anchored regex, this stays linear on long runs of marks (no ReDoS).
-    """
-    start, end = 0, len(text)
-    while start < end and (text[start].isspace() or text[start] in marks):
-        start += 1
-    while end > start and (text[end - 1].isspace() or text[end - 1] in marks):
-        end -= 1
-    return text[start:end]
-
-
-def structural_role(text: str) -> str | None:
-    """Say whether a heading opens the title, the metadata block or a layer.
-
-    Args:
-        text: A heading as written.
-
-    Returns:
-        ``"title"``, ``"metadata"``, a :class:`LayerKind` value, or ``None`` for anything else.
-    """
-    key = heading_key(text)
-    if _TITLE_KEY.match(key):
-        return "title"
-    if key == "metadata":
-        return key
-    layer = _LAYER_KEY.fullmatch(key)
-    return layer.group(1) if layer else None
-
-
-def match_heading_line(line: str) -> str | None:
-    """Return the text of a ``#`` heading line (``""`` when bare), or ``None``."""
-    match = _HEADING_LINE.fullmatch(line)
-    return None if match is None else (match.group(2) or "").strip()
-
-
-def match_bullet_line(line: str) -> str | None:
-    """Return the stripped content of a ``-``, ``*`` or ``+`` bullet line, or ``None``."""
-    match = _BULLET_LINE.fullmatch(line)
-    return None if match is None else (match.group(1) or "").strip()
-
-
-def match_bold_field(line: str) -> tuple[str, str] | None:
-    """Split a ``**Key:** value`` (or ``**Key**: value``) line into stripped key and value.
-
-    Returns:
-        ``(key, value)``, or ``None`` when the line is no bold field or its key is blank.
-    """
-    match = _BOLD_FIELD.fullmatch(line)
-    if match is None:
-        return None
-    key, value = (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
-    return (key.strip(), value.strip()) if key.strip() else None
-
-
-def is_block_syntax(line: str) -> bool:
-    """Tell whether a line would be read as a heading, a bullet or a bold field."""
-    return (
-        match_heading_line(line) is not None
-        or match_bullet_line(line) is not None
-        or match_bold_field(line) is not None
-    )
-
+from ctxfy.core.stack_syntax import (
+    heading_key,
+    is_block_syntax,
+    match_bold_field,
+    structural_role,
+)
 
 # --- validators ------------------------------------------------------------------------------
 
@@ -426,136 +339,3 @@ def _section_from(data: object, path: str) -> Section:
         _field_from(raw, f"{path}.fields[{i}]") for i, raw in enumerate(obj.array("fields"))
     )
     return obj.build(Section, obj.text("heading"), obj.text("text"), obj.texts("items"), fields)
-
-
-# --- the known schema and the blank template -----------------------------------------------
-
-
-class SectionKind(enum.Enum):
-    """What a known section is expected to hold."""
-
-    TEXT = "text"
-    FIELDS = "fields"
-    ITEM_FIELDS = "item_fields"
-    ITEMS = "items"
-
-
-@attrs.frozen
-class SectionSpec:
-    """A section the schema expects.
-
-    Attributes:
-        heading: Its canonical heading, e.g. "Behavioral Constraints".
-        kind: Free text, ``Key: value`` fields, fields carrying bullet items, or bullet items.
-        field_names: The expected field keys; empty for free keys (terms in a glossary).
-        optional: Whether leaving the section out is fine (linted as INFO, not WARNING).
-    """
-
-    heading: str
-    kind: SectionKind
-    field_names: tuple[str, ...] = ()
-    optional: bool = False
-
-
-@attrs.frozen
-class LayerSpec:
-    """A layer the schema expects.
-
-    Attributes:
-        subtitle: The canonical line under the layer heading.
-        sections: The sections expected in the layer, in order.
-    """
-
-    subtitle: str
-    sections: tuple[SectionSpec, ...]
-
-
-_T, _F, _IF, _I = SectionKind.TEXT, SectionKind.FIELDS, SectionKind.ITEM_FIELDS, SectionKind.ITEMS
-
-# fmt: off
-SCHEMA: Mapping[LayerKind, LayerSpec] = MappingProxyType({
-    LayerKind.SYSTEM: LayerSpec("AI Role & Boundaries", (
-        SectionSpec("Role Definition", _T),
-        SectionSpec("Behavioral Constraints", _F, (
-            "Tone", "Detail Level", "Boundaries", "Security", "Decision Authority")),
-    )),
-    LayerKind.DOMAIN: LayerSpec("Specialized Knowledge Required", (
-        SectionSpec("Domain Terminology", _F),
-        SectionSpec("Methodologies & Patterns", _F, (
-            "Core patterns applicable to this domain", "Reference architectures",
-            "Quality attributes")),
-        SectionSpec("Business Context", _F, (
-            "Business goals", "User needs", "Compliance requirements")),
-    )),
-    LayerKind.TASK: LayerSpec("Specific Task Definition", (
-        SectionSpec("Objective", _T),
-        SectionSpec("Success Criteria", _IF, ("Functional", "Non-Functional")),
-        SectionSpec("Constraints", _F, (
-            "Technology constraints", "Resource constraints", "Timeline constraints",
-            "Quality constraints")),
-    )),
-    LayerKind.INTERACTION: LayerSpec("Communication Protocol", (
-        SectionSpec("Interaction Style", _F, (
-            "Feedback frequency", "Error handling approach", "Clarification protocol")),
-        SectionSpec("Examples of Expected Interactions", _I),
-        SectionSpec("Behavioral Guidelines", _F, (
-            "Proactivity", "Transparency", "Iteration approach")),
-    )),
-    LayerKind.RESPONSE: LayerSpec("Output Specification", (
-        SectionSpec("Format Requirements", _F, (
-            "Required formats", "Structure requirements", "Documentation standards")),
-        SectionSpec("Quality Gates", _I, optional=True),
-    )),
-})
-# fmt: on
-"""The known layers, in canonical order, with their subtitles and expected sections."""
-
-METADATA_FIELDS: tuple[str, ...] = (
-    "Creation Date",
-    "Author",
-    "Domain",
-    "Task Type",
-    "Context Category",
-)
-"""The metadata keys every stack should have."""
-
-_SPECS_BY_KEY = {heading_key(s.heading): s for spec in SCHEMA.values() for s in spec.sections}
-
-
-def section_spec(heading: str) -> SectionSpec | None:
-    """Return the schema's section whose heading has the same words, in any layer."""
-    return _SPECS_BY_KEY.get(heading_key(heading))
-
-
-def placeholder(name: str) -> str:
-    """Return the placeholder for a name: ``"Detail Level"`` gives ``{{detail_level}}``."""
-    return "{{" + "_".join(re.findall(r"[a-z0-9]+", name.casefold())) + "}}"
-
-
-def _blank_section(spec: SectionSpec) -> Section:
-    if spec.kind is SectionKind.TEXT:
-        return Section(spec.heading, text=placeholder(spec.heading))
-    if spec.kind is SectionKind.ITEMS:
-        return Section(spec.heading, items=(placeholder(spec.heading),))
-    if spec.kind is SectionKind.ITEM_FIELDS:
-        fields = tuple(Field(name, items=(placeholder(name),)) for name in spec.field_names)
-        return Section(spec.heading, fields=fields)
-    names = spec.field_names or ("{{term}}",)
-    values = (placeholder(name) for name in spec.field_names or ("definition",))
-    return Section(spec.heading, fields=tuple(map(Field, names, values)))
-
-
-def blank_context_stack() -> ContextStack:
-    """Return the full template: every layer, section and field, valued with ``{{placeholders}}``.
-
-    Returns:
-        A valid stack whose lint report lists every placeholder still to fill in.
-    """
-    return ContextStack(
-        title=placeholder("title"),
-        metadata=tuple(Field(name, placeholder(name)) for name in METADATA_FIELDS),
-        layers=tuple(
-            Layer(kind, spec.subtitle, tuple(map(_blank_section, spec.sections)))
-            for kind, spec in SCHEMA.items()
-        ),
-    )

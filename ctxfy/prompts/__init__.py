@@ -13,7 +13,9 @@ from typing import Any
 from ctxfy.core.catalog import PromptCatalog
 from ctxfy.core.markdown import render_context_stack
 from ctxfy.core.prompt import PromptSpec
-from ctxfy.core.stack import blank_context_stack
+from ctxfy.core.stack_schema import (
+    blank_context_stack,
+)
 from ctxfy.prompts.builtin import CONTEXT_STACK, PRP, TECHNICAL_SPEC
 
 __all__ = [

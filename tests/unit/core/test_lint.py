@@ -16,6 +16,8 @@ from ctxfy.core.stack import (
     Layer,
     LayerKind,
     Section,
+)
+from ctxfy.core.stack_schema import (
     blank_context_stack,
 )
 

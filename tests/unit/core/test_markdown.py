@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from ctxfy.core.errors import ContextStackParseError
 from ctxfy.core.markdown import parse_context_stack, render_context_stack
 from ctxfy.core.stack import (
-    SCHEMA,
     ContextStack,
     Field,
     Layer,
     LayerKind,
     Section,
+)
+from ctxfy.core.stack_schema import (
+    SCHEMA,
     blank_context_stack,
 )
 

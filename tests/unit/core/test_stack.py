@@ -7,18 +7,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctxfy.core.stack import (
-    METADATA_FIELDS,
-    SCHEMA,
     ContextStack,
     Field,
     Layer,
     LayerKind,
     Section,
+)
+from ctxfy.core.stack_schema import (
+    METADATA_FIELDS,
+    SCHEMA,
     SectionKind,
     blank_context_stack,
-    heading_key,
     placeholder,
     section_spec,
+)
+from ctxfy.core.stack_syntax import (
+    heading_key,
     structural_role,
 )
 
