@@ -1,10 +1,13 @@
-"""The ``ctxfy`` command line: ``serve`` (the default) and ``prompts``.
+"""The ``ctxfy`` command line: ``serve`` (the default), ``keys`` and ``prompts``.
 
-``python -m ctxfy`` and ``ctxfy serve`` start the server; ``ctxfy prompts list`` and
-``ctxfy prompts render NAME --arg key=value`` work offline on the prompt catalog.
+``python -m ctxfy`` and ``ctxfy serve`` start the server; ``ctxfy keys ...`` manages API
+keys; ``ctxfy prompts list`` and ``ctxfy prompts render NAME --arg key=value`` work offline
+on the prompt catalog. This is the only module with global side effects (log sinks, the
+tracer provider, binding sockets).
 """
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -13,7 +16,9 @@ from typing import Any
 
 import attrs
 
+from ctxfy import cli_keys
 from ctxfy.__about__ import __version__
+from ctxfy.core.access import FirstStart, decide_first_start
 from ctxfy.core.errors import ConfigurationError
 from ctxfy.core.params import validate_arguments
 from ctxfy.core.prompt import render_prompt
@@ -32,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the MCP server (the default command)")
     _add_serve_options(serve, default=argparse.SUPPRESS)
     _add_serve_options(parser, default=None)
+
+    cli_keys.register(commands)
 
     prompts = commands.add_parser("prompts", help="list or render prompts offline")
     prompt_commands = prompts.add_subparsers(dest="prompts_command", metavar="ACTION")
@@ -76,22 +83,64 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     return attrs.evolve(settings, **overrides)
 
 
+async def _first_start(settings: Settings) -> None:
+    """Refuse unsafe starts; on an empty key store, create the bootstrap admin key file."""
+    from ctxfy.adapters.key_admin import KeyAdmin  # noqa: PLC0415
+    from ctxfy.adapters.keystores import open_key_store  # noqa: PLC0415
+
+    if settings.transport == "stdio":
+        return  # no network listener: keys guard HTTP only
+    store = open_key_store(settings.key_store_url) if settings.auth else None
+    try:
+        has_keys = await KeyAdmin(store).has_keys() if store is not None else False
+        decision = decide_first_start(
+            host=settings.host,
+            auth_enabled=settings.auth,
+            has_keys=has_keys,
+            bootstrap_any_host=settings.bootstrap,
+        )
+        if decision.action is FirstStart.REFUSE:
+            raise ConfigurationError(decision.reason)
+        if decision.action is FirstStart.BOOTSTRAP and store is not None:
+            # KeyAdmin logs the file's path (audit event key.bootstrap), never the key.
+            await KeyAdmin(store).ensure_bootstrap_key(settings.data_dir)
+    finally:
+        if store is not None:
+            await store.aclose()
+
+
 def _serve(settings: Settings) -> int:
     from ctxfy.adapters.http_server import serve  # noqa: PLC0415 - only serve needs them
+    from ctxfy.adapters.logging import configure_logging  # noqa: PLC0415
+    from ctxfy.adapters.metrics import build_prometheus_metrics  # noqa: PLC0415
+    from ctxfy.adapters.tracing import configure_tracing  # noqa: PLC0415
     from ctxfy.server import build_http_app, build_server  # noqa: PLC0415
 
-    mcp = build_server(settings)
-    if settings.transport == "stdio":
-        mcp.run(transport="stdio", show_banner=False)
+    # Under stdio, stdout is the MCP channel: logs go to stderr there.
+    sink = sys.stderr if settings.transport == "stdio" else sys.stdout
+    undo_logging = configure_logging(settings.log_level, settings.log_format, sink)
+    stop_tracing = None
+    metrics = build_prometheus_metrics()
+    try:
+        stop_tracing = configure_tracing(os.environ)
+        asyncio.run(_first_start(settings))
+        mcp = build_server(settings, metrics=metrics)
+        if settings.transport == "stdio":
+            mcp.run(transport="stdio", show_banner=False)
+            return 0
+        app = build_http_app(mcp, settings, metrics=metrics)
+        print(
+            f"ctxfy {__version__} serving MCP on http://{settings.host}:{settings.port}"
+            f"{settings.mcp_path}",
+            file=sys.stderr,
+        )
+        serve(app, host=settings.host, port=settings.port, grace_s=settings.shutdown_grace_s)
         return 0
-    app = build_http_app(mcp, settings)
-    print(
-        f"ctxfy {__version__} serving MCP on http://{settings.host}:{settings.port}"
-        f"{settings.mcp_path}",
-        file=sys.stderr,
-    )
-    serve(app, host=settings.host, port=settings.port, grace_s=settings.shutdown_grace_s)
-    return 0
+    finally:
+        metrics.shutdown()
+        if stop_tracing is not None:
+            stop_tracing()
+        undo_logging()
 
 
 def _prompts(args: argparse.Namespace, settings: Settings) -> int:
@@ -137,6 +186,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """
     args = _parser().parse_args(argv)
     environ = os.environ if environ is None else environ
+    if args.command == "keys":
+        code: int = args.handler(args, environ)
+        return code
     try:
         settings = _settings(args, environ)
         if args.command == "prompts":

@@ -1,10 +1,13 @@
 """The composition root: the only module that knows every layer.
 
 :func:`build_server` maps :class:`~ctxfy.settings.Settings` onto adapters and returns a
-configured :class:`fastmcp.FastMCP` without starting anything. Every port can be replaced
-by keyword argument, which is how the tests (and embedding projects) pass fakes.
+configured :class:`fastmcp.FastMCP` without starting anything; :func:`build_http_app` wraps
+it for HTTP. Every port can be replaced by keyword argument, which is how the tests (and
+embedding projects) pass fakes.
 """
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastmcp import FastMCP
@@ -12,18 +15,32 @@ from fastmcp.resources import TextResource
 from starlette.applications import Starlette
 
 from ctxfy.__about__ import __version__
+from ctxfy.adapters.audit import AuditLog
+from ctxfy.adapters.auth import ApiKeyVerifier
 from ctxfy.adapters.health import ReadinessCheck, add_health_routes
+from ctxfy.adapters.http_security import (
+    SecurityHeadersMiddleware,
+    cors_middleware,
+    host_origin_options,
+)
+from ctxfy.adapters.key_admin import KeyAdmin
+from ctxfy.adapters.keys_routes import register_key_routes
+from ctxfy.adapters.keystores import open_key_store
 from ctxfy.adapters.llm_openai import OpenAICompatibleLLM
 from ctxfy.adapters.mcp_prompts import register_prompts
 from ctxfy.adapters.mcp_tools import GenerateContextStackTool, LintContextStackTool
+from ctxfy.adapters.metrics import PrometheusMetrics, build_prometheus_metrics
 from ctxfy.adapters.prompt_files import load_prompt_dir
+from ctxfy.adapters.ratelimit import KeyRateLimiter, KeyRateLimitMiddleware
+from ctxfy.adapters.request_log import RequestContextMiddleware, RequestLogMiddleware
+from ctxfy.adapters.scopes import ScopeAuthMiddleware
 from ctxfy.adapters.validation import RequestValidationMiddleware
 from ctxfy.core.catalog import PromptCatalog
+from ctxfy.core.keys import KeyStore
 from ctxfy.core.llm import LLMPort
 from ctxfy.core.markdown import render_context_stack
-from ctxfy.core.stack_schema import (
-    blank_context_stack,
-)
+from ctxfy.core.stack_schema import blank_context_stack
+from ctxfy.core.telemetry import MetricsRecorder
 from ctxfy.prompts import builtin_blocks, builtin_catalog
 from ctxfy.settings import Settings
 
@@ -61,11 +78,18 @@ def build_llm_fallback(settings: Settings) -> LLMPort | None:
     )
 
 
+def _recorder(metrics: PrometheusMetrics | MetricsRecorder) -> MetricsRecorder:
+    return metrics.recorder if isinstance(metrics, PrometheusMetrics) else metrics
+
+
 def build_server(
     settings: Settings | None = None,
     *,
     catalog: PromptCatalog | None = None,
     llm_fallback: LLMPort | None = None,
+    key_store: KeyStore | None = None,
+    metrics: PrometheusMetrics | MetricsRecorder | None = None,
+    audit: AuditLog | None = None,
     readiness_checks: dict[str, ReadinessCheck] | None = None,
 ) -> FastMCP[Any]:
     """Assemble ctxfy's MCP server.
@@ -75,13 +99,19 @@ def build_server(
             environment: the entry point calls :meth:`Settings.from_env`).
         catalog: The prompts; defaults to the built-ins plus ``settings.prompts_dir``.
         llm_fallback: The server-side LLM; defaults to the one ``settings`` configures.
+        key_store: The API-key store; defaults to ``settings.key_store_url`` (only opened
+            when ``settings.auth`` is on).
+        metrics: Where metrics go. A :class:`PrometheusMetrics` also serves ``/metrics``;
+            any other recorder (e.g. ``ctxfy.testing.RecordingMetrics``) only records.
+            Defaults to a new Prometheus registry.
+        audit: The audit log; defaults to one writing through loguru.
         readiness_checks: Extra named checks for ``/ready``.
 
     Returns:
         The configured server, not yet running.
 
     Raises:
-        ConfigurationError: A prompt file is malformed.
+        ConfigurationError: A prompt file, the rate limit or the key store URL is invalid.
 
     Example:
         ```python
@@ -95,9 +125,38 @@ def build_server(
     catalog = catalog if catalog is not None else load_catalog(settings)
     if llm_fallback is None:
         llm_fallback = build_llm_fallback(settings)
+    if metrics is None:
+        metrics = build_prometheus_metrics()
+    recorder = _recorder(metrics)
+    audit = audit or AuditLog()
+    limiter = KeyRateLimiter(settings.rate_limit, settings.rate_limit_storage, audit=audit)
+    store: KeyStore | None = None
+    verifier: ApiKeyVerifier | None = None
+    if settings.auth:
+        store = key_store or open_key_store(settings.key_store_url)
+        verifier = ApiKeyVerifier(store, audit=audit)
 
-    mcp: FastMCP[Any] = FastMCP(name="ctxfy", version=__version__, instructions=INSTRUCTIONS)
+    @contextlib.asynccontextmanager
+    async def lifespan(_server: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield {}
+        finally:
+            if store is not None:
+                await store.aclose()
+
+    mcp: FastMCP[Any] = FastMCP(
+        name="ctxfy",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        auth=verifier,
+        lifespan=lifespan,
+    )
+    # First in, last out: the request log times and sees the outcome of everything after it.
+    mcp.add_middleware(RequestLogMiddleware(metrics=recorder, log_arguments=settings.log_arguments))
+    mcp.add_middleware(KeyRateLimitMiddleware(limiter))
+    mcp.add_middleware(ScopeAuthMiddleware(audit=audit))
     mcp.add_middleware(RequestValidationMiddleware())
+
     register_prompts(mcp, catalog, builtin_blocks())
     mcp.add_resource(
         TextResource(
@@ -115,28 +174,68 @@ def build_server(
             fallback=llm_fallback,
             timeout_s=settings.llm_timeout_s,
             max_tokens=settings.llm_max_tokens,
+            metrics=recorder,
         )
     )
+    if store is not None and verifier is not None:
+        admin = KeyAdmin(store, audit=audit, max_ttl=settings.key_max_ttl)
+        register_key_routes(mcp, admin, verifier=verifier, limiter=limiter, audit=audit)
+    if isinstance(metrics, PrometheusMetrics):
+        mcp.custom_route("/metrics", methods=["GET"])(metrics.endpoint)
 
     async def prompt_catalog_loaded() -> None:
         if not await mcp.list_prompts():
             raise RuntimeError("no prompt is registered")
 
     checks: dict[str, ReadinessCheck] = {"prompt_catalog": prompt_catalog_loaded}
+    if store is not None:
+        checks["key_store"] = store.ping
+    checks["rate_limit_storage"] = limiter.ping
+    if llm_fallback is not None:
+        checks["llm_fallback"] = _configured
     checks.update(readiness_checks or {})
     add_health_routes(mcp, checks)
     return mcp
 
 
-def build_http_app(mcp: FastMCP[Any], settings: Settings) -> Starlette:
+async def _configured() -> None:
+    # The fallback is checked for configuration only: calling the LLM from a probe that
+    # runs every few seconds would cost money and couple readiness to a third party.
+    return None
+
+
+def build_http_app(
+    mcp: FastMCP[Any],
+    settings: Settings,
+    *,
+    metrics: PrometheusMetrics | MetricsRecorder | None = None,
+) -> Starlette:
     """Return the ASGI application serving ``mcp`` over streamable HTTP.
+
+    Layers, outermost first: request context (request id, one log line per HTTP request,
+    HTTP metrics), security headers, CORS (only when configured), FastMCP's Host/Origin
+    validation and API-key authentication, then the routes.
 
     Args:
         mcp: A server from :func:`build_server`.
-        settings: The configuration (MCP path, stateless mode, JSON responses).
+        settings: The configuration (path, stateless mode, JSON responses, allow-lists).
+        metrics: The recorder for HTTP metrics: pass the one given to :func:`build_server`.
     """
-    return mcp.http_app(
+    cors = cors_middleware(settings.cors_origins)
+    app = mcp.http_app(
         path=settings.mcp_path,
         stateless_http=settings.stateless_http,
         json_response=settings.json_response,
+        middleware=[cors] if cors is not None else None,
+        **host_origin_options(
+            settings.allowed_hosts, [*settings.allowed_origins, *settings.cors_origins]
+        ),
     )
+    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=_recorder(metrics) if metrics is not None else None,
+        mcp_path=settings.mcp_path,
+        quiet_paths=() if settings.log_health_checks else ("/health", "/ready"),
+    )
+    return app

@@ -4,19 +4,32 @@ Every variable is listed with its default in ``docs/configuration.md``. A bad va
 start-up with one :class:`~ctxfy.core.errors.ConfigurationError` naming the variable.
 """
 
-import ipaddress
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import attrs
 import platformdirs
 
-from ctxfy.core.errors import ConfigurationError
+from ctxfy.core.durations import parse_duration
+from ctxfy.core.errors import ConfigurationError, CtxfyError
+from ctxfy.core.telemetry import ArgumentLogging, parse_argument_logging
 
 _T = TypeVar("_T")
 
 Transport = Literal["http", "stdio"]
+LogFormat = Literal["json", "console"]
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+_LOG_LEVELS: tuple[LogLevel, ...] = (
+    "TRACE",
+    "DEBUG",
+    "INFO",
+    "SUCCESS",
+    "WARNING",
+    "ERROR",
+    "CRITICAL",
+)
 
 
 @attrs.frozen(repr=False)
@@ -46,7 +59,7 @@ def _parse(environ: Mapping[str, str], name: str, convert: Callable[[str], _T], 
         return default
     try:
         return convert(raw.strip())
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, CtxfyError) as exc:
         raise ConfigurationError(f"{name}={raw!r} is invalid: {exc}") from None
 
 
@@ -94,16 +107,6 @@ def _url(text: str) -> str:
     return text.rstrip("/")
 
 
-def is_loopback(host: str) -> bool:
-    """Return whether ``host`` names only the local machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @attrs.frozen
 class Settings:
     """Everything ctxfy can be configured with.
@@ -127,6 +130,25 @@ class Settings:
         llm_max_tokens: Upper bound on one LLM answer (``CTXFY_LLM_MAX_TOKENS``).
         shutdown_grace_s: Time in-flight requests get to finish after SIGTERM
             (``CTXFY_SHUTDOWN_GRACE_S``).
+        auth: Require API keys on ``/mcp`` and ``/v1`` (``CTXFY_AUTH``; off only on loopback).
+        key_store: Key store URL, ``sqlite:///path`` or ``redis://host:port/db``
+            (``CTXFY_KEY_STORE``); default SQLite in ``data_dir``.
+        key_max_ttl: Longest lifetime a key may have; makes expiry mandatory
+            (``CTXFY_KEY_MAX_TTL``, e.g. ``90d``).
+        bootstrap: Create a bootstrap admin key on an empty store even on a non-loopback
+            address (``CTXFY_BOOTSTRAP``).
+        rate_limit: Default per-key limit (``CTXFY_RATE_LIMIT``, e.g. ``120/minute``).
+        rate_limit_storage: ``memory://`` or ``redis://...`` (``CTXFY_RATE_LIMIT_STORAGE``).
+        allowed_hosts: Extra ``Host`` values accepted on ``/mcp`` (``CTXFY_ALLOWED_HOSTS``).
+        allowed_origins: ``Origin`` values accepted on ``/mcp`` (``CTXFY_ALLOWED_ORIGINS``).
+        cors_origins: Origins allowed by CORS; CORS is off when empty (``CTXFY_CORS_ORIGINS``).
+        hsts_max_age: Send ``Strict-Transport-Security`` with this max-age
+            (``CTXFY_HSTS_MAX_AGE``), for deployments behind TLS.
+        log_level: Minimum log level (``CTXFY_LOG_LEVEL``).
+        log_format: ``json`` or ``console`` (``CTXFY_LOG_FORMAT``).
+        log_arguments: ``off``, ``sizes`` or ``full`` (``CTXFY_LOG_ARGUMENTS``).
+        log_health_checks: Log ``/health`` and ``/ready`` at INFO instead of DEBUG
+            (``CTXFY_LOG_HEALTH_CHECKS``).
     """
 
     host: str = "127.0.0.1"
@@ -143,6 +165,25 @@ class Settings:
     llm_timeout_s: float = 60.0
     llm_max_tokens: int = 4096
     shutdown_grace_s: float = 10.0
+    auth: bool = True
+    key_store: str | None = None
+    key_max_ttl: timedelta | None = None
+    bootstrap: bool = False
+    rate_limit: str = "120/minute"
+    rate_limit_storage: str = "memory://"
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    hsts_max_age: int | None = None
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"
+    log_arguments: ArgumentLogging = "off"
+    log_health_checks: bool = False
+
+    @property
+    def key_store_url(self) -> str:
+        """The key store URL, defaulting to SQLite in the data directory."""
+        return self.key_store or f"sqlite:///{self.data_dir / 'ctxfy.db'}"
 
     @property
     def llm_fallback_configured(self) -> bool:
@@ -179,6 +220,22 @@ class Settings:
             llm_timeout_s=_parse(environ, "CTXFY_LLM_TIMEOUT_S", _positive_float, 60.0),
             llm_max_tokens=_parse(environ, "CTXFY_LLM_MAX_TOKENS", _positive_int, 4096),
             shutdown_grace_s=_parse(environ, "CTXFY_SHUTDOWN_GRACE_S", _positive_float, 10.0),
+            auth=_parse(environ, "CTXFY_AUTH", _bool, True),
+            key_store=_parse(environ, "CTXFY_KEY_STORE", _store_url, None),
+            key_max_ttl=_parse(environ, "CTXFY_KEY_MAX_TTL", parse_duration, None),
+            bootstrap=_parse(environ, "CTXFY_BOOTSTRAP", _bool, False),
+            rate_limit=_parse(environ, "CTXFY_RATE_LIMIT", str, defaults.rate_limit),
+            rate_limit_storage=_parse(
+                environ, "CTXFY_RATE_LIMIT_STORAGE", str, defaults.rate_limit_storage
+            ),
+            allowed_hosts=_parse(environ, "CTXFY_ALLOWED_HOSTS", _csv, ()),
+            allowed_origins=_parse(environ, "CTXFY_ALLOWED_ORIGINS", _csv, ()),
+            cors_origins=_parse(environ, "CTXFY_CORS_ORIGINS", _csv, ()),
+            hsts_max_age=_parse(environ, "CTXFY_HSTS_MAX_AGE", _positive_int, None),
+            log_level=_parse(environ, "CTXFY_LOG_LEVEL", _log_level, "INFO"),
+            log_format=_parse(environ, "CTXFY_LOG_FORMAT", _log_format, "json"),
+            log_arguments=_parse(environ, "CTXFY_LOG_ARGUMENTS", parse_argument_logging, "off"),
+            log_health_checks=_parse(environ, "CTXFY_LOG_HEALTH_CHECKS", _bool, False),
         )
         if (settings.llm_base_url is None) != (settings.llm_model is None):
             raise ConfigurationError(
@@ -199,3 +256,28 @@ def _directory(text: str) -> Path:
     if not path.is_dir():
         raise ValueError("is not an existing directory")
     return path
+
+
+def _store_url(text: str) -> str:
+    if not text.startswith(("sqlite:///", "redis://", "rediss://")):
+        raise ValueError("must be a sqlite:///path or redis://host:port/db URL")
+    return text
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _log_level(text: str) -> LogLevel:
+    for level in _LOG_LEVELS:
+        if text.upper() == level:
+            return level
+    raise ValueError("must be one of " + ", ".join(_LOG_LEVELS))
+
+
+def _log_format(text: str) -> LogFormat:
+    if text == "json":
+        return "json"
+    if text == "console":
+        return "console"
+    raise ValueError("must be 'json' or 'console'")

@@ -1,6 +1,7 @@
 """ctxfy's MCP tools: ``lint_context_stack`` (pure) and ``generate_context_stack`` (LLM)."""
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field, SkipValidation
 
 from ctxfy.adapters.llm_mcp import choose_llm
+from ctxfy.adapters.logging import note_llm_model
 from ctxfy.adapters.mcp_errors import invalid_tool_result
 from ctxfy.core.errors import DraftRejectedError, LLMError, LLMTimeoutError
 from ctxfy.core.generation import draft_context_stack
@@ -18,6 +20,7 @@ from ctxfy.core.lint import lint_markdown
 from ctxfy.core.llm import Completion, CompletionRequest, LLMPort
 from ctxfy.core.params import ParamSpec, validate_arguments
 from ctxfy.core.prompt import render_prompt
+from ctxfy.core.telemetry import MetricsRecorder, NullMetricsRecorder
 from ctxfy.core.tool import ToolSpec
 from ctxfy.prompts import CONTEXT_STACK, builtin_blocks
 
@@ -127,10 +130,18 @@ class GenerateContextStackTool(SpecTool):
     fallback: SkipValidation[LLMPort | None] = Field(default=None, exclude=True)
     timeout_s: float = Field(default=60.0, exclude=True)
     max_tokens: int = Field(default=4096, exclude=True)
+    metrics: SkipValidation[MetricsRecorder] = Field(
+        default_factory=NullMetricsRecorder, exclude=True
+    )
 
     @classmethod
     def create(
-        cls, *, fallback: LLMPort | None = None, timeout_s: float = 60.0, max_tokens: int = 4096
+        cls,
+        *,
+        fallback: LLMPort | None = None,
+        timeout_s: float = 60.0,
+        max_tokens: int = 4096,
+        metrics: MetricsRecorder | None = None,
     ) -> "GenerateContextStackTool":
         """Build the tool.
 
@@ -138,12 +149,14 @@ class GenerateContextStackTool(SpecTool):
             fallback: The server-side LLM used when the client cannot sample.
             timeout_s: Timeout of one LLM call.
             max_tokens: Upper bound on the length of each draft.
+            metrics: Where LLM call durations are recorded.
         """
         return cls(
             **cls._fields_for(GENERATE_TOOL, read_only=False),
             fallback=fallback,
             timeout_s=timeout_s,
             max_tokens=max_tokens,
+            metrics=metrics if metrics is not None else NullMetricsRecorder(),
         )
 
     async def execute(self, values: Mapping[str, object]) -> dict[str, Any]:
@@ -152,7 +165,7 @@ class GenerateContextStackTool(SpecTool):
         try:
             llm = choose_llm(get_context(), self.fallback)
             draft = await draft_context_stack(
-                prompt, _TimeoutLLM(llm, self.timeout_s), max_tokens=self.max_tokens
+                prompt, ObservedLLM(llm, self.timeout_s, self.metrics), max_tokens=self.max_tokens
             )
         except (LLMError, DraftRejectedError) as exc:
             raise ToolError(str(exc)) from exc
@@ -165,18 +178,38 @@ class GenerateContextStackTool(SpecTool):
         }
 
 
-class _TimeoutLLM:
-    """Bounds every call of another port by ``timeout_s`` seconds."""
+class ObservedLLM:
+    """Wraps another LLM port: bounds each call, records its metric, notes its model.
 
-    def __init__(self, inner: LLMPort, timeout_s: float) -> None:
+    Every call is bounded by ``timeout_s``; its duration goes to the
+    ``gen_ai.client.operation.duration`` histogram with the model name, and the model is noted
+    for the request's ``llm_model`` log field.
+    """
+
+    def __init__(self, inner: LLMPort, timeout_s: float, metrics: MetricsRecorder) -> None:
         self._inner = inner
         self._timeout_s = timeout_s
+        self._metrics = metrics
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        """Call the wrapped port; see :class:`~ctxfy.core.llm.LLMPort`."""
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._inner.complete(request)
+                completion = await self._inner.complete(request)
         except TimeoutError as exc:
+            self._record("unknown", started, "timeout")
             raise LLMTimeoutError(
                 f"the LLM did not answer within {self._timeout_s:g} s (CTXFY_LLM_TIMEOUT_S)"
             ) from exc
+        except LLMError as exc:
+            self._record("unknown", started, type(exc).__name__)
+            raise
+        self._record(completion.model, started, None)
+        note_llm_model(completion.model)
+        return completion
+
+    def _record(self, model: str, started: float, error_type: str | None) -> None:
+        self._metrics.record_llm_call(
+            model=model, duration_s=time.perf_counter() - started, error_type=error_type
+        )

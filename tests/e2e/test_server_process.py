@@ -17,11 +17,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def server(tmp_path: Path, unused_port: int) -> Iterator[str]:
+def server(tmp_path: Path, unused_port: int) -> Iterator[tuple[str, str]]:
     port = unused_port
+    data_dir = tmp_path / "data"
     env = {
         **os.environ,
-        "CTXFY_DATA_DIR": str(tmp_path / "data"),
+        "CTXFY_DATA_DIR": str(data_dir),
         "CTXFY_PORT": str(port),
     }
     process = subprocess.Popen(
@@ -46,8 +47,11 @@ def server(tmp_path: Path, unused_port: int) -> Iterator[str]:
             process.communicate()
             pytest.fail("server did not become ready in 30 s")
         time.sleep(0.1)
+    # First start on loopback with an empty key store: the bootstrap admin key is in a file.
+    key_file = data_dir / "bootstrap-admin.key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     try:
-        yield base
+        yield base, key_file.read_text(encoding="utf-8").strip()
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -60,9 +64,18 @@ def server(tmp_path: Path, unused_port: int) -> Iterator[str]:
         assert process.returncode == 0, err.decode(errors="replace")
 
 
-async def test_sdk_client_lists_and_gets_every_prompt(server: str) -> None:
+async def test_sdk_client_lists_and_gets_every_prompt(server: tuple[str, str]) -> None:
+    base, key = server
+    async with httpx.AsyncClient() as anonymous_client:
+        anonymous = await anonymous_client.post(
+            f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        )
+    assert anonymous.status_code == 401
+    assert "Bearer" in anonymous.headers["www-authenticate"]
+    headers = {"Authorization": f"Bearer {key}"}
     async with (
-        streamable_http_client(f"{server}/mcp") as (read, write, _session_id),
+        httpx.AsyncClient(headers=headers) as http,
+        streamable_http_client(f"{base}/mcp", http_client=http) as (read, write, _session_id),
         ClientSession(read, write) as session,
     ):
         await session.initialize()

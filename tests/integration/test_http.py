@@ -9,7 +9,7 @@ from mcp.types import CreateMessageResult, TextContent
 from ctxfy.server import build_http_app, build_server
 from ctxfy.settings import Settings
 
-SETTINGS = Settings()
+SETTINGS = Settings(auth=False)
 
 
 def app_for(**overrides: Any) -> Any:
@@ -29,7 +29,7 @@ async def test_prompts_over_http_and_health_routes(serve_http: Any) -> None:
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"prompt_catalog": "ok"}
+    assert ready.json()["checks"] == {"prompt_catalog": "ok", "rate_limit_storage": "ok"}
 
 
 async def test_ready_answers_503_naming_the_failing_dependency(serve_http: Any) -> None:

@@ -32,7 +32,7 @@ def sampling_handler(answer: str, model: str = "client-model-7") -> Any:
 
 
 async def test_clients_see_the_contract_prompts_with_their_arguments() -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         prompts = {p.name: p for p in await client.list_prompts()}
     assert set(prompts) >= {"context_stack", "prp", "technical_spec"}
     arguments = {a.name: a for a in prompts["context_stack"].arguments or []}
@@ -65,7 +65,7 @@ async def test_clients_see_the_contract_prompts_with_their_arguments() -> None:
 async def test_every_builtin_prompt_renders_with_segregated_arguments(
     name: str, arguments: dict[str, str]
 ) -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         result = await client.get_prompt(name, arguments)
     (message,) = result.messages
     assert message.role == "user"
@@ -77,7 +77,7 @@ async def test_every_builtin_prompt_renders_with_segregated_arguments(
 
 
 async def test_context_stack_prompt_includes_the_blank_skeleton() -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         result = await client.get_prompt("context_stack", {"objective": "x"})
         template = await client.read_resource(TEMPLATE_URI)
     content = result.messages[0].content
@@ -89,7 +89,7 @@ async def test_context_stack_prompt_includes_the_blank_skeleton() -> None:
 
 
 async def test_invalid_prompt_arguments_get_minus_32602_with_every_error() -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         with pytest.raises(McpError) as info:
             await client.get_prompt("technical_spec", {"detail_level": "extreme", "surprise": "1"})
     error = info.value.error
@@ -104,7 +104,7 @@ async def test_invalid_prompt_arguments_get_minus_32602_with_every_error() -> No
 
 
 async def test_schema_resources_describe_each_prompt() -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         resources = {str(r.uri) for r in await client.list_resources()}
         assert "ctxfy://prompts/prp/schema" in resources
         (content,) = await client.read_resource("ctxfy://prompts/prp/schema")
@@ -115,7 +115,7 @@ async def test_schema_resources_describe_each_prompt() -> None:
 
 
 async def test_lint_tool_reports_on_the_seed(seed_text: str) -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         result = await client.call_tool("lint_context_stack", {"markdown": seed_text})
     report = result.structured_content["report"]
     assert report["layers_missing"] == []
@@ -124,7 +124,7 @@ async def test_lint_tool_reports_on_the_seed(seed_text: str) -> None:
 
 
 async def test_lint_tool_reports_unparseable_text_without_failing() -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         result = await client.call_tool("lint_context_stack", {"markdown": "just words"})
     assert result.structured_content["stack"] is None
     codes = [f["code"] for f in result.structured_content["report"]["findings"]]
@@ -133,7 +133,7 @@ async def test_lint_tool_reports_unparseable_text_without_failing() -> None:
 
 async def test_generate_uses_the_clients_llm_and_reports_its_model(seed_text: str) -> None:
     handler = sampling_handler(seed_text, model="client-model-7")
-    async with Client(build_server(Settings()), sampling_handler=handler) as client:
+    async with Client(build_server(Settings(auth=False)), sampling_handler=handler) as client:
         result = await client.call_tool("generate_context_stack", {"objective": "Ship ctxfy"})
     data = result.structured_content
     assert data is not None
@@ -148,14 +148,14 @@ async def test_generate_uses_the_clients_llm_and_reports_its_model(seed_text: st
 
 async def test_generate_fails_clearly_when_the_draft_never_parses() -> None:
     handler = sampling_handler("I refuse.")
-    async with Client(build_server(Settings()), sampling_handler=handler) as client:
+    async with Client(build_server(Settings(auth=False)), sampling_handler=handler) as client:
         with pytest.raises(ToolError, match="not a usable context stack after 2 attempts"):
             await client.call_tool("generate_context_stack", {"objective": "x"})
     assert len(handler.calls) == 2
 
 
 async def test_generate_without_any_llm_says_how_to_configure_one() -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         with pytest.raises(ToolError, match="CTXFY_LLM_BASE_URL"):
             await client.call_tool("generate_context_stack", {"objective": "x"})
 
@@ -177,14 +177,16 @@ async def test_generate_falls_back_to_the_openai_compatible_server(
 
 async def test_generate_times_out_with_a_clear_error(fake_llm_server: Any) -> None:
     fake_llm_server.mode = "hang"
-    settings = Settings(llm_base_url=fake_llm_server.base_url, llm_model="m", llm_timeout_s=0.3)
+    settings = Settings(
+        auth=False, llm_base_url=fake_llm_server.base_url, llm_model="m", llm_timeout_s=0.3
+    )
     async with Client(build_server(settings)) as client:
         with pytest.raises(ToolError, match=r"did not answer within 0\.3 s"):
             await client.call_tool("generate_context_stack", {"objective": "x"})
 
 
 async def test_invalid_tool_arguments_give_an_error_result_listing_every_problem() -> None:
-    async with Client(build_server(Settings())) as client:
+    async with Client(build_server(Settings(auth=False))) as client:
         result = await client.call_tool_mcp(
             "lint_context_stack", {"markdown": "a\x00b", "extra": 1}
         )
@@ -202,7 +204,7 @@ async def test_user_prompt_files_become_prompts(tmp_path: Path) -> None:
         "Write release notes for:\n{{changes}}\n",
         encoding="utf-8",
     )
-    async with Client(build_server(Settings(prompts_dir=tmp_path))) as client:
+    async with Client(build_server(Settings(auth=False, prompts_dir=tmp_path))) as client:
         names = [p.name for p in await client.list_prompts()]
         result = await client.get_prompt("release_notes", {"changes": "Add rotation"})
         with pytest.raises(McpError) as info:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ctxfy.core.errors import ConfigurationError
-from ctxfy.settings import Secret, Settings, is_loopback
+from ctxfy.settings import Secret, Settings
 
 
 def test_defaults_bind_to_loopback_over_http() -> None:
@@ -76,16 +76,48 @@ def test_secrets_never_show_in_repr() -> None:
     assert "sk-very-secret" not in str(settings.llm_api_key)
 
 
+def test_access_and_logging_variables_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "CTXFY_AUTH": "off",
+            "CTXFY_KEY_STORE": "redis://127.0.0.1:6379/0",
+            "CTXFY_KEY_MAX_TTL": "90d",
+            "CTXFY_RATE_LIMIT": "10/second",
+            "CTXFY_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+            "CTXFY_LOG_LEVEL": "debug",
+            "CTXFY_LOG_FORMAT": "console",
+            "CTXFY_LOG_ARGUMENTS": "sizes",
+        }
+    )
+    assert settings.auth is False
+    assert settings.key_store_url == "redis://127.0.0.1:6379/0"
+    assert settings.key_max_ttl is not None
+    assert settings.key_max_ttl.days == 90
+    assert settings.allowed_origins == ("https://a.example", "https://b.example")
+    assert (settings.log_level, settings.log_format, settings.log_arguments) == (
+        "DEBUG",
+        "console",
+        "sizes",
+    )
+
+
+def test_the_key_store_defaults_to_sqlite_in_the_data_directory(tmp_path: Path) -> None:
+    settings = Settings.from_env({"CTXFY_DATA_DIR": str(tmp_path)})
+    assert settings.key_store_url == f"sqlite:///{tmp_path / 'ctxfy.db'}"
+
+
 @pytest.mark.parametrize(
-    ("host", "expected"),
+    ("name", "value", "rule"),
     [
-        ("127.0.0.1", True),
-        ("localhost", True),
-        ("::1", True),
-        ("[::1]", True),
-        ("0.0.0.0", False),
-        ("example.org", False),
+        ("CTXFY_KEY_STORE", "postgres://x", "sqlite:///path or redis://"),
+        ("CTXFY_KEY_MAX_TTL", "forever", "invalid duration"),
+        ("CTXFY_LOG_LEVEL", "loud", "must be one of"),
+        ("CTXFY_LOG_FORMAT", "xml", "'json' or 'console'"),
+        ("CTXFY_LOG_ARGUMENTS", "maybe", "expected off, on, sizes or full"),
     ],
 )
-def test_is_loopback(host: str, expected: bool) -> None:
-    assert is_loopback(host) is expected
+def test_bad_access_and_logging_values_name_the_variable(name: str, value: str, rule: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({name: value})
+    assert str(info.value).startswith(f"{name}={value!r} is invalid")
+    assert rule in str(info.value)

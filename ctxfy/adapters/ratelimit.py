@@ -1,0 +1,239 @@
+"""Per-key rate limits on the ``limits`` library, for MCP and REST.
+
+Strategy: **moving window** (``limits.aio.strategies.MovingWindowRateLimiter``). It
+counts the requests of the last full period exactly, so there is no burst of twice the
+limit at a window boundary as with fixed windows; refused requests are not counted.
+Storage: ``memory://`` (one process) or ``redis://host:port/db`` (shared: replicas
+enforce one combined count). Any storage failure refuses the request (fail closed) and
+writes a ``ratelimit.unavailable`` audit event.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, cast
+
+import limits
+from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware.rate_limiting import RateLimitError
+from limits.aio.storage import Storage as AsyncStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from mcp import McpError
+from mcp.types import ErrorData
+
+from ctxfy.adapters.audit import AuditEvent, AuditLog
+from ctxfy.core.access import RateLimitDecision
+from ctxfy.core.errors import ConfigurationError, RateLimitUnavailableError
+
+__all__ = [
+    "ANONYMOUS",
+    "KeyRateLimitMiddleware",
+    "KeyRateLimiter",
+    "RateLimitExceededMcpError",
+    "rate_limit_headers",
+]
+
+#: Bucket shared by requests without an access token (auth off, in-memory client).
+ANONYMOUS = "anonymous"
+#: JSON-RPC code FastMCP's own rate limiter uses (implementation-defined server error).
+RATE_LIMIT_CODE = -32000
+_SCHEMES = {"memory": "async+memory", "redis": "async+redis", "rediss": "async+rediss"}
+
+
+def _storage_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.removeprefix("async+")
+    if not sep or scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"CTXFY_RATE_LIMIT_STORAGE: unsupported storage {scheme[:20]!r}; "
+            "expected memory:// or redis://host:port/db"
+        )
+    return f"{_SCHEMES[scheme]}://{rest}"
+
+
+def _parse_rate(text: str, setting: str) -> limits.RateLimitItem:
+    try:
+        return limits.parse(text)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{setting}: {text[:40]!r} is not a rate such as '120/minute'"
+        ) from exc
+
+
+class KeyRateLimiter:
+    """Counts requests per identity (a key id) against a default or per-key rate.
+
+    Args:
+        default: Rate for keys without an override (``CTXFY_RATE_LIMIT``), such as
+            ``"120/minute"``.
+        storage_url: ``memory://`` or ``redis://host:port/db``
+            (``CTXFY_RATE_LIMIT_STORAGE``).
+        audit: Receives ``ratelimit.blocked`` and ``ratelimit.unavailable``.
+        timeout: Seconds for Redis connects and commands before failing closed.
+
+    Raises:
+        ConfigurationError: Bad rate or storage URL (the message names the variable).
+
+    Example:
+        ```python
+        limiter = KeyRateLimiter("120/minute", "redis://127.0.0.1:6379/1")
+        mcp = FastMCP("my-server", middleware=[KeyRateLimitMiddleware(limiter)])
+        ```
+    """
+
+    def __init__(
+        self,
+        default: str = "120/minute",
+        storage_url: str = "memory://",
+        *,
+        audit: AuditLog | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self.default = _parse_rate(default, "CTXFY_RATE_LIMIT")
+        url = _storage_url(storage_url)
+        options: dict[str, Any] = {"wrap_exceptions": True}
+        if "redis" in url:
+            options |= {
+                "implementation": "redispy",
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+            }
+        self._storage = cast("AsyncStorage", storage_from_string(url, **options))
+        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._overrides: dict[str, limits.RateLimitItem] = {}
+        self._audit = audit if audit is not None else AuditLog()
+
+    def _item(self, override: str | None) -> limits.RateLimitItem:
+        if override is None:
+            return self.default
+        item = self._overrides.get(override)
+        if item is None:
+            try:
+                item = limits.parse(override)
+            except ValueError:
+                item = self.default  # a bad stored override must not lift the limit
+            self._overrides[override] = item
+        return item
+
+    async def hit(self, identity: str, override: str | None = None) -> RateLimitDecision:
+        """Count one request for ``identity`` and say whether it may proceed.
+
+        Args:
+            identity: The key id (or :data:`ANONYMOUS`).
+            override: The key's own rate, such as ``"10/minute"``; ``None`` for the default.
+
+        Returns:
+            The decision with limit, remaining and seconds to reset.
+
+        Raises:
+            RateLimitUnavailableError: The storage failed; the caller must refuse.
+        """
+        item = self._item(override)
+        try:
+            allowed = await self._limiter.hit(item, "ctxfy", identity)
+            stats = await self._limiter.get_window_stats(item, "ctxfy", identity)
+        except Exception as exc:  # any failure of the counter refuses: fail closed
+            self._audit.record(
+                AuditEvent.RATE_LIMIT_UNAVAILABLE,
+                outcome="error",
+                key_id=None if identity == ANONYMOUS else identity,
+                reason=type(exc).__name__,
+            )
+            raise RateLimitUnavailableError("rate-limit storage unavailable") from exc
+        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
+        decision = RateLimitDecision(allowed, item.amount, max(0, stats.remaining), reset_after)
+        if not allowed:
+            self._audit.record(
+                AuditEvent.RATE_LIMITED,
+                outcome="denied",
+                key_id=None if identity == ANONYMOUS else identity,
+                reason=f"over {item.amount} per {item.get_expiry()} s",
+                retry_after=decision.retry_after,
+            )
+        return decision
+
+    async def ping(self) -> None:
+        """Check the storage answers (for readiness).
+
+        Raises:
+            RateLimitUnavailableError: It does not.
+        """
+        try:
+            ok = await self._storage.check()
+        except Exception as exc:
+            raise RateLimitUnavailableError("rate-limit storage unavailable") from exc
+        if not ok:
+            raise RateLimitUnavailableError("rate-limit storage unavailable")
+
+
+def rate_limit_headers(decision: RateLimitDecision) -> dict[str, str]:
+    """HTTP headers for a REST response: ``RateLimit-*``, plus ``Retry-After`` if refused.
+
+    ``RateLimit-Reset`` is seconds until the window frees capacity (IETF draft
+    semantics), not an epoch time.
+    """
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_after),
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(decision.retry_after)
+    return headers
+
+
+class RateLimitExceededMcpError(RateLimitError):
+    """JSON-RPC error for a refused MCP request; ``data`` carries ``retry_after``."""
+
+    def __init__(self, decision: RateLimitDecision) -> None:
+        McpError.__init__(
+            self,
+            ErrorData(
+                code=RATE_LIMIT_CODE,
+                message=f"Rate limit exceeded; retry after {decision.retry_after} s",
+                data={"retry_after": decision.retry_after, "limit": decision.limit},
+            ),
+        )
+
+
+class KeyRateLimitMiddleware(Middleware):
+    """Rate-limits every MCP request (not notifications) per API key.
+
+    The key comes from FastMCP's access token (``client_id``), its override from the
+    token's ``rate_limit`` claim (set by :class:`~ctxfy.adapters.auth.ApiKeyVerifier`).
+    Requests without a token share the :data:`ANONYMOUS` bucket.
+
+    Args:
+        limiter: The counter.
+
+    Example:
+        ```python
+        mcp = FastMCP("my-server", auth=ApiKeyVerifier(store),
+                      middleware=[KeyRateLimitMiddleware(KeyRateLimiter("60/minute"))])
+        ```
+    """
+
+    def __init__(self, limiter: KeyRateLimiter) -> None:
+        self.limiter = limiter
+
+    async def on_request(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        """Count the request; raise a JSON-RPC error when over the limit."""
+        token = get_access_token()
+        identity = token.client_id if token is not None else ANONYMOUS
+        override = token.claims.get("rate_limit") if token is not None else None
+        try:
+            decision = await self.limiter.hit(
+                identity, override if isinstance(override, str) else None
+            )
+        except RateLimitUnavailableError as exc:
+            raise McpError(
+                ErrorData(code=RATE_LIMIT_CODE, message="Rate limit unavailable; request refused")
+            ) from exc
+        if not decision.allowed:
+            raise RateLimitExceededMcpError(decision)
+        return await call_next(context)

@@ -1,0 +1,151 @@
+"""``ctxfy keys``: create, list, revoke and rotate API keys from the command line.
+
+The store is ``CTXFY_KEY_STORE`` (a URL), else SQLite at ``$CTXFY_DATA_DIR/ctxfy.db``
+(``CTXFY_DATA_DIR`` defaults to the user data directory, as for ``ctxfy serve``).
+``CTXFY_KEY_MAX_TTL`` caps expiry. Every command takes ``--json``. Exit codes: 0 done,
+1 refused or failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from ctxfy.adapters.key_admin import IssuedKey, KeyAdmin, describe_key
+from ctxfy.adapters.keystores import default_key_store_url, open_key_store
+from ctxfy.core.durations import parse_duration
+from ctxfy.core.errors import CtxfyError
+from ctxfy.core.keys import Scope
+from ctxfy.settings import default_data_dir
+
+__all__ = ["register", "run_keys_command"]
+
+_TABLE = ("key_id", "name", "scope", "status", "created_at", "expires_at", "last_used_at")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``keys`` command group; each leaf sets ``handler=run_keys_command``.
+
+    The caller dispatches with ``args.handler(args, os.environ)``.
+    """
+    keys = subparsers.add_parser("keys", help="manage API keys", description=__doc__)
+    commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+
+    def leaf(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+        parser.set_defaults(handler=run_keys_command)
+        return parser
+
+    create = leaf("create", "create a key and print it once")
+    create.add_argument("--name", required=True, help="a label for the key")
+    create.add_argument("--scope", required=True, choices=[s.value for s in Scope])
+    create.add_argument("--expires-in", metavar="DURATION", help="for example 30d, 12h, 15m")
+    create.add_argument("--rate-limit", metavar="RATE", help="override, for example 10/minute")
+    leaf("list", "list keys (never their secrets or hashes)")
+    revoke = leaf("revoke", "revoke a key now")
+    revoke.add_argument("key_id")
+    rotate = leaf("rotate", "issue a successor; the old key works until the grace ends")
+    rotate.add_argument("key_id")
+    rotate.add_argument("--grace", default="0s", metavar="DURATION", help="default 0s")
+
+
+def _admin(environ: Mapping[str, str]) -> KeyAdmin:
+    url = environ.get("CTXFY_KEY_STORE") or default_key_store_url(
+        Path(environ.get("CTXFY_DATA_DIR") or default_data_dir())
+    )
+    max_ttl = environ.get("CTXFY_KEY_MAX_TTL")
+    return KeyAdmin(open_key_store(url), max_ttl=parse_duration(max_ttl) if max_ttl else None)
+
+
+def _print_issued(issued: IssuedKey, out: TextIO, *, as_json: bool, replaces: str = "") -> None:
+    if as_json:
+        data = issued.as_json() | ({"replaces": replaces} if replaces else {})
+        print(json.dumps(data), file=out)
+        return
+    info = issued.as_json()
+    what = f"Rotated {replaces} into" if replaces else "Created"
+    print(f"{what} key {info['key_id']} ({info['name']!r}, scope {info['scope']}, ", file=out)
+    print(f"expires {info['expires_at'] or 'never'}).\n\n    {info['key']}\n", file=out)
+    print("Store this key now: it is shown only once and cannot be recovered.", file=out)
+
+
+def _print_table(rows: list[dict[str, Any]], out: TextIO) -> None:
+    if not rows:
+        print("No keys.", file=out)
+        return
+    cells = [[str(row[c] or "-") for c in _TABLE] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(_TABLE)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(_TABLE, widths, strict=True)), file=out)
+    for row_cells in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row_cells, widths, strict=True)), file=out)
+
+
+async def _run(args: argparse.Namespace, admin: KeyAdmin, out: TextIO) -> None:
+    if args.keys_command == "create":
+        issued = await admin.create(
+            name=args.name,
+            scope=Scope.parse(args.scope),
+            expires_in=parse_duration(args.expires_in) if args.expires_in else None,
+            rate_limit=args.rate_limit,
+        )
+        _print_issued(issued, out, as_json=args.json)
+    elif args.keys_command == "list":
+        records = await admin.list_keys()
+        now = admin.clock()
+        rows = [describe_key(r, now) for r in records]
+        if args.json:
+            print(json.dumps({"keys": rows}), file=out)
+        else:
+            _print_table(rows, out)
+    elif args.keys_command == "revoke":
+        record = await admin.revoke(args.key_id)
+        if args.json:
+            print(json.dumps(describe_key(record, admin.clock())), file=out)
+        else:
+            print(f"Revoked key {record.key_id} ({record.name!r}).", file=out)
+    else:
+        grace = parse_duration(args.grace, allow_zero=True)
+        issued = await admin.rotate(args.key_id, grace=grace)
+        _print_issued(issued, out, as_json=args.json, replaces=args.key_id)
+
+
+def run_keys_command(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Run one ``ctxfy keys`` command.
+
+    Args:
+        args: Parsed arguments from the parser :func:`register` built.
+        environ: Environment (``CTXFY_KEY_STORE``, ``CTXFY_DATA_DIR``, ``CTXFY_KEY_MAX_TTL``).
+        out: Where results go.
+        err: Where error messages go (with ``--json``, errors go to ``out`` as JSON).
+
+    Returns:
+        The exit code.
+    """
+
+    async def main() -> None:
+        admin = _admin(environ)
+        try:
+            await _run(args, admin, out)
+        finally:
+            await admin.store.aclose()
+
+    try:
+        asyncio.run(main())
+    except (CtxfyError, ValueError) as exc:
+        if args.json:
+            print(json.dumps({"error": str(exc), "type": type(exc).__name__}), file=out)
+        else:
+            print(f"error: {exc}", file=err)
+        return 1
+    return 0
