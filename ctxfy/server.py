@@ -15,7 +15,7 @@ from fastmcp.resources import TextResource
 from starlette.applications import Starlette
 
 from ctxfy.__about__ import __version__
-from ctxfy.adapters.audit import AuditLog
+from ctxfy.adapters.audit import AuditEvent, AuditLog
 from ctxfy.adapters.auth import ApiKeyVerifier
 from ctxfy.adapters.health import ReadinessCheck, add_health_routes
 from ctxfy.adapters.http_security import (
@@ -34,8 +34,9 @@ from ctxfy.adapters.prompt_files import load_prompt_dir
 from ctxfy.adapters.ratelimit import KeyRateLimiter, KeyRateLimitMiddleware
 from ctxfy.adapters.request_log import RequestContextMiddleware, RequestLogMiddleware
 from ctxfy.adapters.scopes import ScopeAuthMiddleware
-from ctxfy.adapters.validation import RequestValidationMiddleware
+from ctxfy.adapters.validation import OnFlag, RequestValidationMiddleware
 from ctxfy.core.catalog import PromptCatalog
+from ctxfy.core.injection import InjectionFinding
 from ctxfy.core.keys import KeyStore
 from ctxfy.core.llm import LLMPort
 from ctxfy.core.markdown import render_context_stack
@@ -155,7 +156,13 @@ def build_server(
     mcp.add_middleware(RequestLogMiddleware(metrics=recorder, log_arguments=settings.log_arguments))
     mcp.add_middleware(KeyRateLimitMiddleware(limiter))
     mcp.add_middleware(ScopeAuthMiddleware(audit=audit))
-    mcp.add_middleware(RequestValidationMiddleware())
+    mcp.add_middleware(
+        RequestValidationMiddleware(
+            injection_policy=settings.injection_policy,
+            metrics=recorder,
+            on_flag=_audit_injection(audit, settings.injection_policy),
+        )
+    )
 
     register_prompts(mcp, catalog, builtin_blocks())
     mcp.add_resource(
@@ -196,6 +203,20 @@ def build_server(
     checks.update(readiness_checks or {})
     add_health_routes(mcp, checks)
     return mcp
+
+
+def _audit_injection(audit: AuditLog, policy: str) -> OnFlag:
+    def on_flag(finding: InjectionFinding, target: str) -> None:
+        # The excerpt is attacker-controlled text: the audit line names the pattern only.
+        audit.record(
+            AuditEvent.INJECTION_FLAGGED,
+            outcome="denied" if policy == "reject" else "served",
+            reason=finding.pattern,
+            target=target,
+            field=finding.field,
+        )
+
+    return on_flag
 
 
 async def _configured() -> None:

@@ -20,6 +20,7 @@ _T = TypeVar("_T")
 
 Transport = Literal["http", "stdio"]
 LogFormat = Literal["json", "console"]
+InjectionPolicy = Literal["flag", "reject"]
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 _LOG_LEVELS: tuple[LogLevel, ...] = (
     "TRACE",
@@ -149,6 +150,9 @@ class Settings:
         log_arguments: ``off``, ``sizes`` or ``full`` (``CTXFY_LOG_ARGUMENTS``).
         log_health_checks: Log ``/health`` and ``/ready`` at INFO instead of DEBUG
             (``CTXFY_LOG_HEALTH_CHECKS``).
+        injection_policy: What to do with arguments that look like prompt injection:
+            ``flag`` (audit, count and serve, segregated) or ``reject``
+            (``CTXFY_INJECTION_POLICY``).
     """
 
     host: str = "127.0.0.1"
@@ -179,6 +183,7 @@ class Settings:
     log_format: LogFormat = "json"
     log_arguments: ArgumentLogging = "off"
     log_health_checks: bool = False
+    injection_policy: InjectionPolicy = "flag"
 
     @property
     def key_store_url(self) -> str:
@@ -236,6 +241,7 @@ class Settings:
             log_format=_parse(environ, "CTXFY_LOG_FORMAT", _log_format, "json"),
             log_arguments=_parse(environ, "CTXFY_LOG_ARGUMENTS", parse_argument_logging, "off"),
             log_health_checks=_parse(environ, "CTXFY_LOG_HEALTH_CHECKS", _bool, False),
+            injection_policy=_parse(environ, "CTXFY_INJECTION_POLICY", _policy, "flag"),
         )
         if (settings.llm_base_url is None) != (settings.llm_model is None):
             raise ConfigurationError(
@@ -281,3 +287,11 @@ def _log_format(text: str) -> LogFormat:
     if text == "console":
         return "console"
     raise ValueError("must be 'json' or 'console'")
+
+
+def _policy(text: str) -> InjectionPolicy:
+    if text == "flag":
+        return "flag"
+    if text == "reject":
+        return "reject"
+    raise ValueError("must be 'flag' or 'reject'")

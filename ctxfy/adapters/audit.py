@@ -33,6 +33,7 @@ class AuditEvent(enum.StrEnum):
     KEY_ROTATED = "key.rotated"
     KEY_REVOKED = "key.revoked"
     KEY_BOOTSTRAP = "key.bootstrap"
+    INJECTION_FLAGGED = "injection.flagged"
 
 
 class AuditLog:

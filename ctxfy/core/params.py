@@ -8,24 +8,44 @@ strings with no schema, so :func:`validate_arguments` is what gives them types a
 import enum
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from ctxfy.core.charpolicy import FieldError, clean_text
+from ctxfy.core.request_limits import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_ARGUMENTS,
+    DEFAULT_MAX_REQUEST_CHARS,
+    ValidationLimits,
+    check_request_limits,
+    request_size,
+)
+
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_ARGUMENTS",
+    "DEFAULT_MAX_ITEMS",
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_MAX_REQUEST_CHARS",
+    "FieldError",
+    "ParamSpec",
+    "ParamType",
+    "ValidationLimits",
+    "ValidationResult",
+    "arguments_schema",
+    "check_request_limits",
+    "clean_text",
+    "request_size",
+    "validate_arguments",
+]
 
 #: Default per-field limits, chosen so that a real business requirement fits with room to spare.
 DEFAULT_MAX_LENGTH = 8_000
 DEFAULT_MAX_ITEMS = 50
-
-# Unicode bidirectional embedding/override/isolate controls (Trojan Source, CVE-2021-42574).
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-# Invisible characters with no legitimate use inside a prompt argument: they are stripped.
-# ZWJ/ZWNJ (U+200D, U+200C) are kept: emoji sequences and several scripts need them.
-_STRIPPED_INVISIBLES = frozenset("\u200b\u2060\ufeff\u180e\u00ad")
-_ALLOWED_CONTROLS = frozenset("\t\n\r")
 
 
 class ParamType(enum.Enum):
@@ -35,25 +55,6 @@ class ParamType(enum.Enum):
     INTEGER = "integer"
     ENUM = "enum"
     STRING_LIST = "list[string]"
-
-
-@attrs.frozen
-class FieldError:
-    """One problem with one argument.
-
-    Attributes:
-        field: The argument's name (``"*"`` for the request as a whole).
-        rule: A stable machine-readable rule name, e.g. ``"required"`` or ``"max_length"``.
-        message: A human sentence naming the field and the rule.
-    """
-
-    field: str
-    rule: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        """Return the error as a JSON-ready mapping."""
-        return {"field": self.field, "rule": self.rule, "message": self.message}
 
 
 def _check_name(_instance: object, attribute: "attrs.Attribute[str]", value: str) -> None:
@@ -170,56 +171,6 @@ class ValidationResult:
         return not self.errors
 
 
-def clean_text(field: str, text: str) -> tuple[str, list[FieldError]]:
-    """Apply the character policy to one string.
-
-    The text is normalised to NFC and invisible smuggling characters are stripped. NUL and
-    other C0/C1 control characters (except tab, LF and CR), bidirectional override and isolate
-    controls, and Unicode tag characters are rejected.
-
-    Args:
-        field: The argument name, used in error messages.
-        text: The raw value.
-
-    Returns:
-        The cleaned text and the list of errors (empty when the text is acceptable).
-    """
-    errors: list[FieldError] = []
-    bad_control = bidi = tag = False
-    for ch in text:
-        code = ord(ch)
-        if (code < 0x20 or 0x7F <= code <= 0x9F) and ch not in _ALLOWED_CONTROLS:
-            bad_control = True
-        elif ch in _BIDI_CONTROLS:
-            bidi = True
-        elif 0xE0000 <= code <= 0xE007F:
-            tag = True
-    if bad_control:
-        errors.append(
-            FieldError(
-                field,
-                "control_character",
-                f"{field} contains a control character (only tab, LF and CR are allowed)",
-            )
-        )
-    if bidi:
-        errors.append(
-            FieldError(
-                field,
-                "bidi_control",
-                f"{field} contains a Unicode bidirectional control character",
-            )
-        )
-    if tag:
-        errors.append(
-            FieldError(
-                field, "tag_character", f"{field} contains an invisible Unicode tag character"
-            )
-        )
-    cleaned = "".join(ch for ch in text if ch not in _STRIPPED_INVISIBLES)
-    return unicodedata.normalize("NFC", cleaned), errors
-
-
 def _convert(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError]]:
     name = spec.name
     if spec.type is ParamType.INTEGER:
@@ -237,6 +188,8 @@ def _convert(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError]]:
     text, errors = clean_text(name, raw)
     if errors:
         return None, errors
+    if not text.strip():
+        return "", []  # only invisible characters: absent, see validate_arguments
     return _check_string(spec, name, text)
 
 
@@ -298,21 +251,28 @@ def _is_empty(raw: object) -> bool:
 def validate_arguments(
     params: tuple[ParamSpec, ...],
     arguments: Mapping[str, object] | None,
+    limits: ValidationLimits = DEFAULT_LIMITS,
 ) -> ValidationResult:
     """Validate and convert ``arguments`` against their declarations.
 
-    Every problem is reported, not just the first: missing required arguments, unknown
-    arguments, type, length, enum and pattern violations, and the character policy
-    (:func:`clean_text`). Empty strings count as absent.
+    The request-level ``limits`` are checked first; a request over them is refused with
+    only those errors, before any field is examined. Otherwise every problem is reported,
+    not just the first: missing required arguments, unknown arguments, type, length, enum
+    and pattern violations, and the character policy (:func:`clean_text`). Empty strings,
+    and strings left empty once invisible characters are stripped, count as absent.
 
     Args:
         params: The declared parameters.
         arguments: The raw arguments as received (MCP sends strings).
+        limits: The request-level limits (:data:`DEFAULT_LIMITS` when not given).
 
     Returns:
         The converted values and every error found.
     """
     arguments = arguments or {}
+    request_errors = check_request_limits(arguments, limits)
+    if request_errors:
+        return ValidationResult(values={}, errors=request_errors)
     declared = {p.name for p in params}
     errors: list[FieldError] = []
     values: dict[str, object] = {}
@@ -324,8 +284,14 @@ def validate_arguments(
             continue
         value, field_errors = _convert(spec, raw)
         errors.extend(field_errors)
-        if not field_errors:
-            values[spec.name] = value
+        if field_errors:
+            continue
+        if isinstance(value, str) and not value.strip():
+            # Only invisible characters, stripped by the character policy: absent after all.
+            if spec.required:
+                errors.append(FieldError(spec.name, "required", f"{spec.name} is required"))
+            continue
+        values[spec.name] = value
     for name in sorted(set(arguments) - declared):
         shown = name if len(name) <= 64 else name[:64] + "…"
         errors.append(

@@ -7,11 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctxfy.core.params import (
+    DEFAULT_LIMITS,
     FieldError,
     ParamSpec,
     ParamType,
+    ValidationLimits,
     arguments_schema,
+    check_request_limits,
     clean_text,
+    request_size,
     validate_arguments,
 )
 
@@ -158,3 +162,61 @@ def test_accepted_strings_are_nfc_and_free_of_forbidden_characters(text: str) ->
         assert isinstance(value, str)
         assert unicodedata.is_normalized("NFC", value)
         assert not any(ord(c) < 0x20 and c not in "\t\n\r" for c in value)
+
+
+# --- request-level limits ---------------------------------------------------------------------
+
+
+def test_default_limits_are_documented_values() -> None:
+    assert ValidationLimits() == DEFAULT_LIMITS
+    assert DEFAULT_LIMITS.max_arguments == 32
+    assert DEFAULT_LIMITS.max_request_chars == 262_144
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_arguments"):
+        ValidationLimits(max_arguments=0)
+    with pytest.raises(ValueError, match="max_request_chars"):
+        ValidationLimits(max_request_chars=0)
+
+
+def test_too_many_arguments_are_refused_before_any_field_is_examined() -> None:
+    arguments: dict[str, object] = {f"a{i}": "x" for i in range(5)}
+    result = validate_arguments(PARAMS, arguments, ValidationLimits(max_arguments=4))
+    assert [(e.field, e.rule) for e in result.errors] == [("*", "max_arguments")]
+    assert "5" in result.errors[0].message
+    assert "4" in result.errors[0].message
+    assert not result.values
+
+
+def test_request_size_counts_names_and_values_in_characters() -> None:
+    assert request_size({"ab": "héllo", "n": 12, "tags": ["x", "yz"]}) == 2 + 5 + 1 + 2 + 4 + 3
+    fits = validate_arguments(
+        PARAMS, {"objective": "é" * 13}, ValidationLimits(max_request_chars=22)
+    )
+    assert fits.ok
+    over = validate_arguments(
+        PARAMS, {"objective": "é" * 14}, ValidationLimits(max_request_chars=22)
+    )
+    assert [(e.field, e.rule) for e in over.errors] == [("*", "max_request_size")]
+
+
+def test_both_request_limits_are_reported_together() -> None:
+    arguments: dict[str, object] = {"objective": "x" * 100, "count": "1"}
+    errors = check_request_limits(
+        arguments, ValidationLimits(max_arguments=1, max_request_chars=50)
+    )
+    assert [e.rule for e in errors] == ["max_arguments", "max_request_size"]
+    assert {e.field for e in errors} == {"*"}
+
+
+def test_default_limits_leave_existing_callers_unchanged() -> None:
+    big = "x" * 200_000
+    lint_like = (ParamSpec("markdown", required=True, max_length=200_000),)
+    assert validate_arguments(lint_like, {"markdown": big}).ok
+
+
+def test_a_required_value_made_only_of_invisible_characters_is_missing() -> None:
+    result = validate_arguments(PARAMS, {"objective": "\u200b\u2060\ufeff", "code": "\u200b"})
+    assert rules(result.errors) == {("objective", "required")}
+    assert "code" not in result.values

@@ -1,0 +1,106 @@
+"""The character policy applied to every string argument, and the error value it reports.
+
+Prompt arguments reach a language model, so characters that hide or reorder text are not
+harmless formatting: they are how "Trojan Source" (bidirectional overrides, CVE-2021-42574)
+and "ASCII smuggling" (Unicode tag characters) attacks hide instructions from a human
+reviewer. The policy, applied by :func:`clean_text`:
+
+* **rejected** — NUL and other C0/C1 control characters except tab, LF and CR; the
+  bidirectional embedding, override, isolate and mark controls (U+202A to U+202E,
+  U+2066 to U+2069, U+200E, U+200F); the tag characters (U+E0000 to U+E007F);
+* **stripped** — invisible characters with no business in a prompt: zero-width space
+  (U+200B), word joiner (U+2060), byte-order mark (U+FEFF), Mongolian vowel separator
+  (U+180E) and soft hyphen (U+00AD);
+* **kept** — zero-width joiner and non-joiner (U+200D, U+200C), which emoji sequences and
+  several scripts (Persian, Arabic, Indic) need;
+* **normalised** — everything else, to Unicode NFC.
+"""
+
+import re
+import unicodedata
+
+import attrs
+
+# Unicode bidirectional embedding/override/isolate controls (Trojan Source, CVE-2021-42574).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+#: Invisible characters with no legitimate use inside a prompt argument: they are stripped.
+STRIPPED_INVISIBLES = frozenset("\u200b\u2060\ufeff\u180e\u00ad")
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_BIDI = "".join(sorted(BIDI_CONTROLS))
+_TAGS = "\U000e0000-\U000e007f"
+_INVISIBLES = "".join(sorted(STRIPPED_INVISIBLES))
+_CONTROL_RE = re.compile(f"[{_CONTROLS}]")
+_BIDI_RE = re.compile(f"[{_BIDI}]")
+_TAG_RE = re.compile(f"[{_TAGS}]")
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLES}]")
+# One pass finds whether anything at all needs a closer look (the common case is no).
+_SUSPECT_RE = re.compile(f"[{_CONTROLS}{_BIDI}{_TAGS}{_INVISIBLES}]")
+
+
+@attrs.frozen
+class FieldError:
+    """One problem with one argument.
+
+    Attributes:
+        field: The argument's name (``"*"`` for the request as a whole).
+        rule: A stable machine-readable rule name, e.g. ``"required"`` or ``"max_length"``.
+        message: A human sentence naming the field and the rule.
+    """
+
+    field: str
+    rule: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the error as a JSON-ready mapping."""
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+def clean_text(field: str, text: str) -> tuple[str, list[FieldError]]:
+    """Apply the character policy to one string.
+
+    The text is normalised to NFC and invisible smuggling characters are stripped. NUL and
+    other C0/C1 control characters (except tab, LF and CR), bidirectional override and isolate
+    controls, and Unicode tag characters are rejected.
+
+    Args:
+        field: The argument name, used in error messages.
+        text: The raw value.
+
+    Returns:
+        The cleaned text and the list of errors (empty when the text is acceptable).
+
+    Example:
+        >>> clean_text("objective", "Cafe" + chr(0x301) + chr(0x200B) + " menu")
+        ('Café menu', [])
+        >>> clean_text("objective", "a" + chr(0x202E) + "b")[1][0].rule
+        'bidi_control'
+    """
+    if _SUSPECT_RE.search(text) is None:
+        # ASCII is already NFC; the quick check makes NFC cheap for normalised text.
+        return (text if text.isascii() else unicodedata.normalize("NFC", text)), []
+    errors: list[FieldError] = []
+    if _CONTROL_RE.search(text):
+        errors.append(
+            FieldError(
+                field,
+                "control_character",
+                f"{field} contains a control character (only tab, LF and CR are allowed)",
+            )
+        )
+    if _BIDI_RE.search(text):
+        errors.append(
+            FieldError(
+                field,
+                "bidi_control",
+                f"{field} contains a Unicode bidirectional control character",
+            )
+        )
+    if _TAG_RE.search(text):
+        errors.append(
+            FieldError(
+                field, "tag_character", f"{field} contains an invisible Unicode tag character"
+            )
+        )
+    cleaned = _INVISIBLE_RE.sub("", text)
+    return unicodedata.normalize("NFC", cleaned), errors
