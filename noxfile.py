@@ -1,21 +1,27 @@
 """Development tasks: ``nox -s tests lint typecheck`` (``nox -l`` lists them all)."""
 
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "deploy"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = ["3.13", "3.11"]
+# Python outside the package, the tests and this file that is type-checked too.
+EXTRA_TYPED = ["examples", "deploy/docker/healthcheck.py", "scripts/docs"]
+SHELL_SCRIPTS = [".ci/run", *sorted(str(path) for path in Path("scripts").glob("*.sh"))]
 
 
-def install(session: nox.Session, *groups: str) -> None:
-    """Install the project in editable mode with the given dependency groups."""
+def install(session: nox.Session, *groups: str, project: bool = True) -> None:
+    """Install the project in editable mode (unless not wanted) with dependency groups."""
     requirements: list[str] = []
     for group in groups:
         requirements.extend(nox.project.dependency_groups(PYPROJECT, group))
-    session.install("-e", ".", *requirements)
+    session.install(*(["-e", "."] if project else []), *requirements)
 
 
 @nox.session(python=PYTHONS)
@@ -46,6 +52,58 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.13")
 def typecheck(session: nox.Session) -> None:
-    """Run mypy --strict on the package, the tests and this file."""
+    """Run mypy --strict on the package, the tests, this file, the examples and scripts."""
     install(session, "typecheck")
     session.run("mypy")
+    session.run("mypy", *EXTRA_TYPED)
+
+
+@nox.session(python="3.13")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (API reference from docstrings); warnings fail."""
+    install(session, "docs")
+    site = session.posargs[0] if session.posargs else "site"
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--clean",
+        "--site-dir",
+        site,
+        env={"NO_MKDOCS_2_WARNING": "1"},  # a notice about its successor, not about our docs
+    )
+
+
+@nox.session(python="3.13")
+def examples(session: nox.Session) -> None:
+    """Run every example in examples/ as CI does (the ``tests`` sessions include this)."""
+    install(session, "test")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/e2e/test_examples.py")
+
+
+@nox.session(python="3.13")
+def deploy(session: nox.Session) -> None:
+    """Lint the deployment files: Dockerfile, workflows, scripts, compose, Kubernetes, rules."""
+    install(session, "deploy", project=False)
+    session.run("hadolint", "Dockerfile")
+    session.run("actionlint")
+    session.run("shellcheck", *SHELL_SCRIPTS)
+    # `docker compose config`, from the Compose v2 binary itself: no Docker engine needed.
+    session.run("docker-compose", "--file", "compose.yaml", "config", "--quiet")
+    manifests = sorted(
+        str(path)
+        for path in Path("deploy/kubernetes").glob("*.yaml")
+        if path.name != "kustomization.yaml"  # not a Kubernetes object: no schema
+    )
+    session.run("kubernetes-validate", "--strict", "--quiet", *manifests)
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        session.error("promtool is missing (apt-get install prometheus)")
+    # Checks the rule files the configuration names, too.
+    session.run(promtool, "check", "config", "deploy/prometheus/prometheus.yml", external=True)
+
+
+@nox.session(python=False)
+def container(session: nox.Session) -> None:
+    """Build the image from the Dockerfile with podman and smoke-test it (needs root)."""
+    session.run("bash", "scripts/container-smoke.sh", external=True)

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from ctxfy.__about__ import __version__
 from ctxfy.adapters.audit import AuditEvent, AuditLog
 from ctxfy.adapters.auth import ApiKeyVerifier
+from ctxfy.adapters.body_limit import BodyLimitMiddleware
 from ctxfy.adapters.health import ReadinessCheck, add_health_routes
 from ctxfy.adapters.http_security import (
     SecurityHeadersMiddleware,
@@ -33,11 +34,13 @@ from ctxfy.adapters.metrics import PrometheusMetrics, build_prometheus_metrics
 from ctxfy.adapters.prompt_files import load_prompt_dir
 from ctxfy.adapters.ratelimit import KeyRateLimiter, KeyRateLimitMiddleware
 from ctxfy.adapters.request_log import RequestContextMiddleware, RequestLogMiddleware
+from ctxfy.adapters.rest_facade import register_rest_api
+from ctxfy.adapters.rest_guard import RequireScope
 from ctxfy.adapters.scopes import ScopeAuthMiddleware
 from ctxfy.adapters.validation import OnFlag, RequestValidationMiddleware
 from ctxfy.core.catalog import PromptCatalog
 from ctxfy.core.injection import InjectionFinding
-from ctxfy.core.keys import KeyStore
+from ctxfy.core.keys import KeyStore, Scope
 from ctxfy.core.llm import LLMPort
 from ctxfy.core.markdown import render_context_stack
 from ctxfy.core.stack_schema import blank_context_stack
@@ -129,7 +132,7 @@ def build_server(
     if metrics is None:
         metrics = build_prometheus_metrics()
     recorder = _recorder(metrics)
-    audit = audit or AuditLog()
+    audit = audit or AuditLog(metrics=recorder)
     limiter = KeyRateLimiter(settings.rate_limit, settings.rate_limit_storage, audit=audit)
     store: KeyStore | None = None
     verifier: ApiKeyVerifier | None = None
@@ -164,6 +167,51 @@ def build_server(
         )
     )
 
+    _add_components(mcp, catalog, settings, llm_fallback, recorder)
+    if store is not None and verifier is not None:
+        admin = KeyAdmin(store, audit=audit, max_ttl=settings.key_max_ttl)
+        register_key_routes(mcp, admin, verifier=verifier, limiter=limiter, audit=audit)
+    register_rest_api(
+        mcp,
+        limiter=limiter,
+        audit=audit,
+        auth=settings.auth,
+        docs_public=settings.docs_public,
+        mcp_path=settings.mcp_path,
+    )
+    if isinstance(metrics, PrometheusMetrics):
+        guard = None
+        if settings.auth and not settings.metrics_public:
+            guard = RequireScope(Scope.READ, limiter=limiter, audit=audit)
+        mcp.custom_route("/metrics", methods=["GET"])(
+            guard(metrics.endpoint) if guard else metrics.endpoint
+        )
+
+    async def prompt_catalog_loaded() -> None:
+        # Without the middleware: a probe must not spend a rate-limit hit (nor fail when
+        # the rate-limit storage is down: that has its own check).
+        if not await mcp.list_prompts(run_middleware=False):
+            raise RuntimeError("no prompt is registered")
+
+    checks: dict[str, ReadinessCheck] = {"prompt_catalog": prompt_catalog_loaded}
+    if store is not None:
+        checks["key_store"] = store.ping
+    checks["rate_limit_storage"] = limiter.ping
+    if llm_fallback is not None:
+        checks["llm_fallback"] = _configured
+    checks.update(readiness_checks or {})
+    add_health_routes(mcp, checks)
+    return mcp
+
+
+def _add_components(
+    mcp: FastMCP[Any],
+    catalog: PromptCatalog,
+    settings: Settings,
+    llm_fallback: LLMPort | None,
+    recorder: MetricsRecorder,
+) -> None:
+    """Add the prompts, the resources and the tools."""
     register_prompts(mcp, catalog, builtin_blocks())
     mcp.add_resource(
         TextResource(
@@ -184,25 +232,6 @@ def build_server(
             metrics=recorder,
         )
     )
-    if store is not None and verifier is not None:
-        admin = KeyAdmin(store, audit=audit, max_ttl=settings.key_max_ttl)
-        register_key_routes(mcp, admin, verifier=verifier, limiter=limiter, audit=audit)
-    if isinstance(metrics, PrometheusMetrics):
-        mcp.custom_route("/metrics", methods=["GET"])(metrics.endpoint)
-
-    async def prompt_catalog_loaded() -> None:
-        if not await mcp.list_prompts():
-            raise RuntimeError("no prompt is registered")
-
-    checks: dict[str, ReadinessCheck] = {"prompt_catalog": prompt_catalog_loaded}
-    if store is not None:
-        checks["key_store"] = store.ping
-    checks["rate_limit_storage"] = limiter.ping
-    if llm_fallback is not None:
-        checks["llm_fallback"] = _configured
-    checks.update(readiness_checks or {})
-    add_health_routes(mcp, checks)
-    return mcp
 
 
 def _audit_injection(audit: AuditLog, policy: str) -> OnFlag:
@@ -234,8 +263,9 @@ def build_http_app(
     """Return the ASGI application serving ``mcp`` over streamable HTTP.
 
     Layers, outermost first: request context (request id, one log line per HTTP request,
-    HTTP metrics), security headers, CORS (only when configured), FastMCP's Host/Origin
-    validation and API-key authentication, then the routes.
+    HTTP metrics), security headers, request-body limits (413, 408), CORS (only when
+    configured), FastMCP's Host/Origin validation and API-key authentication, then the
+    routes.
 
     Args:
         mcp: A server from :func:`build_server`.
@@ -252,6 +282,7 @@ def build_http_app(
             settings.allowed_hosts, [*settings.allowed_origins, *settings.cors_origins]
         ),
     )
+    app.add_middleware(BodyLimitMiddleware)  # 413 / 408 before anything reads the body
     app.add_middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age)
     app.add_middleware(
         RequestContextMiddleware,

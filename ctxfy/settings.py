@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 import attrs
 import platformdirs
 
+from ctxfy.core.access import is_loopback
 from ctxfy.core.durations import parse_duration
 from ctxfy.core.errors import ConfigurationError, CtxfyError
 from ctxfy.core.telemetry import ArgumentLogging, parse_argument_logging
@@ -21,6 +22,7 @@ _T = TypeVar("_T")
 Transport = Literal["http", "stdio"]
 LogFormat = Literal["json", "console"]
 InjectionPolicy = Literal["flag", "reject"]
+DocsAccess = Literal["auto", "public", "key"]
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 _LOG_LEVELS: tuple[LogLevel, ...] = (
     "TRACE",
@@ -150,6 +152,12 @@ class Settings:
         log_arguments: ``off``, ``sizes`` or ``full`` (``CTXFY_LOG_ARGUMENTS``).
         log_health_checks: Log ``/health`` and ``/ready`` at INFO instead of DEBUG
             (``CTXFY_LOG_HEALTH_CHECKS``).
+        docs_access: Who may read ``/openapi.json``: ``auto`` (anyone on loopback or with
+            auth off, a read key otherwise), ``public`` or ``key`` (``CTXFY_DOCS_PUBLIC``:
+            ``auto``, ``true`` or ``false``).
+        metrics_public: Serve ``/metrics`` without a key (``CTXFY_METRICS_PUBLIC``, default
+            true: Prometheus targets are usually scraped on a private network; set false to
+            require a ``read`` key, sent by Prometheus as ``authorization: credentials``).
         injection_policy: What to do with arguments that look like prompt injection:
             ``flag`` (audit, count and serve, segregated) or ``reject``
             (``CTXFY_INJECTION_POLICY``).
@@ -184,6 +192,15 @@ class Settings:
     log_arguments: ArgumentLogging = "off"
     log_health_checks: bool = False
     injection_policy: InjectionPolicy = "flag"
+    docs_access: DocsAccess = "auto"
+    metrics_public: bool = True
+
+    @property
+    def docs_public(self) -> bool:
+        """Whether ``/openapi.json`` is served without a key (see ``docs_access``)."""
+        if self.docs_access == "auto":
+            return not self.auth or is_loopback(self.host)
+        return self.docs_access == "public"
 
     @property
     def key_store_url(self) -> str:
@@ -242,6 +259,8 @@ class Settings:
             log_arguments=_parse(environ, "CTXFY_LOG_ARGUMENTS", parse_argument_logging, "off"),
             log_health_checks=_parse(environ, "CTXFY_LOG_HEALTH_CHECKS", _bool, False),
             injection_policy=_parse(environ, "CTXFY_INJECTION_POLICY", _policy, "flag"),
+            docs_access=_parse(environ, "CTXFY_DOCS_PUBLIC", _docs_access, "auto"),
+            metrics_public=_parse(environ, "CTXFY_METRICS_PUBLIC", _bool, True),
         )
         if (settings.llm_base_url is None) != (settings.llm_model is None):
             raise ConfigurationError(
@@ -295,3 +314,9 @@ def _policy(text: str) -> InjectionPolicy:
     if text == "reject":
         return "reject"
     raise ValueError("must be 'flag' or 'reject'")
+
+
+def _docs_access(text: str) -> DocsAccess:
+    if text.lower() == "auto":
+        return "auto"
+    return "public" if _bool(text) else "key"

@@ -18,6 +18,8 @@ from loguru import logger as default_logger
 if TYPE_CHECKING:
     import loguru
 
+    from ctxfy.core.telemetry import MetricsRecorder
+
 __all__ = ["AuditEvent", "AuditLog"]
 
 
@@ -43,6 +45,10 @@ class AuditLog:
         logger: The loguru logger to write to (default: the global one).
         request_id: Returns the current request id (for example from a contextvar the
             request-logging middleware sets), or ``None`` outside a request.
+        metrics: When given, security events are also counted: ``auth.failed`` and
+            ``auth.store_unavailable`` by reason, ``auth.scope_denied`` as reason
+            ``scope``, and ``ratelimit.blocked``. One place records both, so the log and
+            the counters cannot disagree.
 
     Example:
         ```python
@@ -56,8 +62,10 @@ class AuditLog:
         logger: loguru.Logger = default_logger,
         *,
         request_id: Callable[[], str | None] | None = None,
+        metrics: MetricsRecorder | None = None,
     ) -> None:
         self._logger = logger
+        self._metrics = metrics
         self._request_id = request_id
 
     def record(
@@ -93,3 +101,17 @@ class AuditLog:
         bound = {name: value for name, value in fields.items() if value is not None}
         level = "INFO" if outcome == "success" else "WARNING"
         self._logger.bind(**bound).log(level, f"audit {event} {outcome}")
+        if self._metrics is not None:
+            self._count(event, reason)
+
+    def _count(self, event: AuditEvent, reason: str | None) -> None:
+        if self._metrics is None:
+            return
+        if event is AuditEvent.AUTH_FAILED:
+            self._metrics.count_auth_failure(reason or "invalid")
+        elif event is AuditEvent.AUTH_UNAVAILABLE:
+            self._metrics.count_auth_failure("store_unavailable")
+        elif event is AuditEvent.SCOPE_DENIED:
+            self._metrics.count_auth_failure("scope")
+        elif event is AuditEvent.RATE_LIMITED:
+            self._metrics.count_rate_limited()

@@ -12,6 +12,7 @@ per ``touch_interval`` per key and process, so there is no store write per reque
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -106,25 +107,45 @@ class ApiKeyVerifier(TokenVerifier):
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
         self._touched: dict[str, float] = {}
+        self._fetching: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self._generation = 0
 
     def invalidate(self, key_id: str | None = None) -> None:
         """Forget one cached record, or all of them (after a local revoke, say)."""
+        self._generation += 1  # a read in flight must not cache what it fetched
         if key_id is None:
             self._cache.clear()
+            self._fetching.clear()
         else:
             self._cache.pop(key_id, None)
+            self._fetching.pop(key_id, None)
 
     async def _record(self, key_id: str) -> KeyRecord | None:
         now = self._monotonic()
         cached = self._cache.get(key_id)
         if cached is not None and now - cached[0] < self._cache_ttl:
             return cached[1]
-        record = await self.store.get(key_id)
-        if self._cache_ttl > 0:
+        # One store read per key at a time: requests arriving while it runs share it (no
+        # burst of identical reads when a busy key's entry expires, and a slow or locked
+        # store holds each waiting request for one bounded read, not a queue of them).
+        generation = self._generation
+        fetch = self._fetching.get(key_id)
+        if fetch is None:
+            fetch = asyncio.ensure_future(self.store.get(key_id))
+            self._fetching[key_id] = fetch
+            fetch.add_done_callback(lambda done: self._fetched(key_id, done))
+        record = await asyncio.shield(fetch)
+        if self._cache_ttl > 0 and generation == self._generation:
             if key_id not in self._cache and len(self._cache) >= _MAX_CACHED:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key_id] = (now, record)
         return record
+
+    def _fetched(self, key_id: str, fetch: asyncio.Future[KeyRecord | None]) -> None:
+        if self._fetching.get(key_id) is fetch:
+            del self._fetching[key_id]
+        if not fetch.cancelled():
+            fetch.exception()  # retrieved here too: every waiter may have gone away
 
     async def _touch(self, key_id: str) -> None:
         now = self._monotonic()

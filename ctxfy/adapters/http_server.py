@@ -5,6 +5,9 @@ from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from ctxfy.adapters.http_timeouts import DEFAULT_HEADER_TIMEOUT_S, with_header_timeout
 
 
 class GracefulServer(uvicorn.Server):
@@ -21,7 +24,14 @@ class GracefulServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def serve(app: ASGIApp, *, host: str, port: int, grace_s: float) -> None:
+def serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    grace_s: float,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, letting in-flight requests finish.
 
     Args:
@@ -29,6 +39,8 @@ def serve(app: ASGIApp, *, host: str, port: int, grace_s: float) -> None:
         host: Address to bind.
         port: TCP port.
         grace_s: Time in-flight requests get to finish after a stop signal.
+        header_timeout_s: Time a client has to send a request's headers (slow clients are
+            disconnected with ``408``; see :mod:`ctxfy.adapters.http_timeouts`).
     """
     config = uvicorn.Config(
         app,
@@ -36,6 +48,7 @@ def serve(app: ASGIApp, *, host: str, port: int, grace_s: float) -> None:
         port=port,
         log_config=None,
         lifespan="on",
+        http=with_header_timeout(AutoHTTPProtocol, header_timeout_s),
         server_header=False,
         timeout_graceful_shutdown=math.ceil(grace_s),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 from starlette.responses import JSONResponse
 
@@ -18,6 +19,7 @@ def problem_response(
     *,
     headers: Mapping[str, str] | None = None,
     title: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     """Build a problem response; ``title`` defaults to the status phrase.
 
@@ -26,6 +28,8 @@ def problem_response(
         detail: What went wrong, for the client (never a stack trace or a secret).
         headers: Extra headers such as ``WWW-Authenticate`` or ``Retry-After``.
         title: Short summary; the standard reason phrase when omitted.
+        extensions: Extra members (RFC 9457 extensions) such as ``errors``, the list of
+            validation errors; they cannot replace the standard members.
 
     Returns:
         A JSON response with media type ``application/problem+json``.
@@ -35,7 +39,8 @@ def problem_response(
         return problem_response(404, "no key with id 'abc'")
         ```
     """
-    body = {
+    body: dict[str, Any] = {**(extensions or {})}
+    body |= {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
         "status": status,

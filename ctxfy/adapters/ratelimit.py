@@ -3,13 +3,15 @@
 Strategy: **moving window** (``limits.aio.strategies.MovingWindowRateLimiter``). It
 counts the requests of the last full period exactly, so there is no burst of twice the
 limit at a window boundary as with fixed windows; refused requests are not counted.
-Storage: ``memory://`` (one process) or ``redis://host:port/db`` (shared: replicas
-enforce one combined count). Any storage failure refuses the request (fail closed) and
-writes a ``ratelimit.unavailable`` audit event.
+Storage: ``memory://`` (one process; ``MovingWindowMemoryStorage``, O(1) per request) or
+``redis://host:port/db`` (shared: replicas enforce one combined count). Any storage
+failure refuses the request (fail closed) and writes a ``ratelimit.unavailable`` audit
+event.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import time
 from typing import Any, cast
@@ -25,11 +27,13 @@ from mcp import McpError
 from mcp.types import ErrorData
 
 from ctxfy.adapters.audit import AuditEvent, AuditLog
+from ctxfy.adapters.ratelimit_memory import MovingWindowMemoryStorage
 from ctxfy.core.access import RateLimitDecision
 from ctxfy.core.errors import ConfigurationError, RateLimitUnavailableError
 
 __all__ = [
     "ANONYMOUS",
+    "RATE_LIMIT_DECISION",
     "KeyRateLimitMiddleware",
     "KeyRateLimiter",
     "RateLimitExceededMcpError",
@@ -41,6 +45,13 @@ ANONYMOUS = "anonymous"
 #: JSON-RPC code FastMCP's own rate limiter uses (implementation-defined server error).
 RATE_LIMIT_CODE = -32000
 _SCHEMES = {"memory": "async+memory", "redis": "async+redis", "rediss": "async+rediss"}
+
+#: The decision :class:`KeyRateLimitMiddleware` made for the request being handled. A REST
+#: route that dispatches into FastMCP (``mcp.render_prompt``) sets it to ``None``, awaits
+#: the call, then reads it to send ``RateLimit-*`` headers: one count, same bucket as MCP.
+RATE_LIMIT_DECISION: contextvars.ContextVar[RateLimitDecision | None] = contextvars.ContextVar(
+    "ctxfy_rate_limit_decision", default=None
+)
 
 
 def _storage_url(url: str) -> str:
@@ -101,7 +112,12 @@ class KeyRateLimiter:
                 "socket_timeout": timeout,
                 "socket_connect_timeout": timeout,
             }
-        self._storage = cast("AsyncStorage", storage_from_string(url, **options))
+        if url.startswith("async+memory://"):
+            # limits' own memory storage hands every hit to a worker thread (see
+            # ratelimit_memory); this one keeps the same moving window on the event loop.
+            self._storage: AsyncStorage = MovingWindowMemoryStorage()
+        else:
+            self._storage = cast("AsyncStorage", storage_from_string(url, **options))
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._overrides: dict[str, limits.RateLimitItem] = {}
         self._audit = audit if audit is not None else AuditLog()
@@ -234,6 +250,7 @@ class KeyRateLimitMiddleware(Middleware):
             raise McpError(
                 ErrorData(code=RATE_LIMIT_CODE, message="Rate limit unavailable; request refused")
             ) from exc
+        RATE_LIMIT_DECISION.set(decision)
         if not decision.allowed:
             raise RateLimitExceededMcpError(decision)
         return await call_next(context)

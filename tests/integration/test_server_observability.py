@@ -70,3 +70,52 @@ async def test_llm_tool_lines_carry_the_model_and_metrics_agree(
     assert [c["model"] for c in metrics.named("record_llm_call")] == ["m-42"]
     operations = metrics.named("record_operation")
     assert len([line for line in requests if line["event"] == "mcp.request"]) == len(operations)
+
+
+@pytest.mark.parametrize(("public", "anonymous_status"), [(True, 200), (False, 401)])
+async def test_metrics_need_a_key_only_when_configured(
+    serve_http: Any, tmp_path: Path, public: bool, anonymous_status: int
+) -> None:
+    store = InMemoryKeyStore()
+    issued = await KeyAdmin(store).create(name="scraper", scope=Scope.READ)
+    settings = Settings(data_dir=tmp_path, metrics_public=public)
+    app = build_http_app(build_server(settings, key_store=store), settings)
+    async with serve_http(app) as base, httpx.AsyncClient(base_url=base) as http:
+        anonymous = await http.get("/metrics")
+        keyed = await http.get("/metrics", headers={"X-API-Key": issued.key.text})
+    assert anonymous.status_code == anonymous_status
+    assert keyed.status_code == 200
+    assert "mcp_server_operation_duration" in keyed.text or "process_" in keyed.text
+
+
+async def test_auth_failures_and_rate_limit_blocks_are_counted(
+    serve_http: Any, tmp_path: Path
+) -> None:
+    store = InMemoryKeyStore()
+    reader = await KeyAdmin(store).create(name="reader", scope=Scope.READ)
+    metrics = RecordingMetrics()
+    settings = Settings(data_dir=tmp_path, rate_limit="2/minute")
+    app = build_http_app(build_server(settings, key_store=store, metrics=metrics), settings)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18",
+    }
+    async with serve_http(app) as base, httpx.AsyncClient(base_url=base, headers=headers) as http:
+        unknown = await http.post("/mcp", json=body, headers={"X-API-Key": "ctxfy_nope_x"})
+        denied = await http.post(
+            "/v1/keys",
+            json={"name": "x", "scope": "read"},
+            headers={"X-API-Key": reader.key.text},
+        )
+        statuses = [
+            (await http.get("/v1/prompts", headers={"X-API-Key": reader.key.text})).status_code
+            for _ in range(3)
+        ]
+    assert unknown.status_code == 401
+    assert denied.status_code == 403
+    assert statuses[-1] == 429
+    reasons = [call["reason"] for call in metrics.named("count_auth_failure")]
+    assert "scope" in reasons
+    assert len(reasons) >= 2
+    assert len(metrics.named("count_rate_limited")) >= 1

@@ -121,3 +121,26 @@ def test_bad_access_and_logging_values_name_the_variable(name: str, value: str, 
         Settings.from_env({name: value})
     assert str(info.value).startswith(f"{name}={value!r} is invalid")
     assert rule in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "public"),
+    [
+        ({}, True),
+        ({"CTXFY_HOST": "0.0.0.0"}, False),
+        ({"CTXFY_HOST": "0.0.0.0", "CTXFY_AUTH": "off"}, True),
+        ({"CTXFY_HOST": "0.0.0.0", "CTXFY_DOCS_PUBLIC": "true"}, True),
+        ({"CTXFY_DOCS_PUBLIC": "false"}, False),
+    ],
+)
+def test_docs_are_public_on_loopback_unless_configured(
+    environ: dict[str, str], public: bool
+) -> None:
+    assert Settings.from_env(environ).docs_public is public
+
+
+def test_injection_policy_and_docs_access_reject_unknown_words() -> None:
+    with pytest.raises(ConfigurationError, match="CTXFY_INJECTION_POLICY='block'"):
+        Settings.from_env({"CTXFY_INJECTION_POLICY": "block"})
+    with pytest.raises(ConfigurationError, match="CTXFY_DOCS_PUBLIC='sometimes'"):
+        Settings.from_env({"CTXFY_DOCS_PUBLIC": "sometimes"})

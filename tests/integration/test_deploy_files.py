@@ -1,0 +1,613 @@
+"""The deployment files say what the docs say: image, compose, dashboard, Kubernetes, CI.
+
+Syntax is checked by the real tools in ``nox -s deploy`` (hadolint, actionlint, Compose,
+kubernetes-validate, promtool). These tests check meaning: the image's invariants, that
+compose's pieces point at each other, that every dashboard query and alert runs against
+a real Prometheus scraping ctxfy's metrics, that the probes hit ctxfy's routes, and that
+the configuration page lists every variable ctxfy reads.
+"""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ctxfy.__about__ import __version__
+from ctxfy.adapters.metrics import PrometheusMetrics, build_prometheus_metrics
+from tests.conftest import ServeHttp, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "ctxfy.json"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+
+
+def read(path: str) -> str:
+    return (ROOT / path).read_text(encoding="utf-8")
+
+
+def load_yaml(path: str) -> Any:
+    return yaml.safe_load(read(path))
+
+
+def binary(name: str, package: str) -> str:
+    """A system binary; its absence fails in CI and skips elsewhere."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{name} is required in CI (apt-get install {package})")
+        pytest.skip(f"{name} is not installed (apt-get install {package})")
+    return found
+
+
+# --- Dockerfile and build context -----------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", read("Dockerfile"))
+    pairs = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            word, _, rest = stripped.partition(" ")
+            pairs.append((word.upper(), rest.strip()))
+    return pairs
+
+
+def runtime_stage() -> list[tuple[str, str]]:
+    instructions = dockerfile_instructions()
+    starts = [i for i, (word, _) in enumerate(instructions) if word == "FROM"]
+    return instructions[starts[-1] :]
+
+
+def test_dockerfile_is_multi_stage_on_one_python_313_base() -> None:
+    instructions = dockerfile_instructions()
+    froms = [rest for word, rest in instructions if word == "FROM"]
+    assert froms == ["${BASE_IMAGE} AS build", "${BASE_IMAGE} AS runtime"]
+    base = next(rest for word, rest in instructions if word == "ARG" and "BASE_IMAGE" in rest)
+    assert re.fullmatch(r"BASE_IMAGE=docker\.io/library/python:3\.13-slim(-\w+)?", base)
+
+
+def test_runtime_stage_runs_ctxfy_as_a_fixed_non_root_user() -> None:
+    stage = runtime_stage()
+    users = [rest for word, rest in stage if word == "USER"]
+    assert users == ["10001:10001"]  # numeric, so runAsNonRoot can verify it
+    env = " ".join(rest for word, rest in stage if word == "ENV")
+    assert "CTXFY_HOST=0.0.0.0" in env
+    assert "CTXFY_DATA_DIR=/data" in env
+    assert not re.search(r"(KEY|TOKEN|PASSWORD|SECRET)\w*=", env), "no secret in ENV"
+    assert ("VOLUME", '["/data"]') in stage
+    assert ("EXPOSE", "8000") in stage
+    assert ("ENTRYPOINT", '["/opt/venv/bin/python", "-m", "ctxfy"]') in stage
+    assert ("STOPSIGNAL", "SIGTERM") in stage
+
+
+def test_runtime_stage_copies_only_the_venv_and_the_health_check() -> None:
+    copies = [rest for word, rest in runtime_stage() if word in {"COPY", "ADD"}]
+    assert copies == [
+        "--from=build /opt/venv /opt/venv",
+        "deploy/docker/healthcheck.py /opt/ctxfy/healthcheck.py",
+    ]
+    runs = " ".join(rest for word, rest in runtime_stage() if word == "RUN")
+    assert "apt-get" not in runs
+    assert "pip" not in runs
+
+
+def test_healthcheck_runs_the_script_against_health() -> None:
+    checks = [rest for word, rest in runtime_stage() if word == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert checks[0].endswith(
+        'CMD ["/opt/venv/bin/python", "/opt/ctxfy/healthcheck.py", "/health"]'
+    )
+    assert "--interval=" in checks[0]
+    assert "--timeout=" in checks[0]
+
+
+def test_labels_carry_version_revision_and_source() -> None:
+    labels = " ".join(rest for word, rest in runtime_stage() if word == "LABEL")
+    for key, value in [
+        ("version", "${VERSION}"),
+        ("revision", "${REVISION}"),
+        ("source", "${SOURCE}"),
+        ("created", "${CREATED}"),
+        ("licenses", "MIT"),
+    ]:
+        assert f'org.opencontainers.image.{key}="{value}"' in labels
+
+
+def test_build_context_is_an_allow_list_of_what_the_dockerfile_copies() -> None:
+    lines = [
+        line.strip()
+        for line in read(".dockerignore").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert not {"tests", ".git", ".venv", "bench", "docs"} & allowed
+    sources = []
+    for word, rest in dockerfile_instructions():
+        if word == "COPY" and not rest.startswith("--from"):
+            sources.extend(rest.split()[:-1])
+    assert sources
+    for source in sources:
+        assert source in allowed or any(source.startswith(a + "/") for a in allowed), source
+        assert (ROOT / source).exists(), source
+
+
+def test_image_constraints_pin_every_runtime_dependency_within_its_range() -> None:
+    pinned: dict[str, str] = {}
+    for line in read("deploy/docker/constraints.txt").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pinned[re.sub(r"[-_.]+", "-", name).lower()] = version
+    project = load_toml()["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["redis"]]
+    for text in requirements:
+        requirement = Requirement(text)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pinned, f"{name} is not in deploy/docker/constraints.txt"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), (
+            f"{name}=={pinned[name]} is outside {requirement.specifier}"
+        )
+
+
+def load_toml() -> dict[str, Any]:
+    return tomllib.loads(read("pyproject.toml"))
+
+
+# --- The health-check script -----------------------------------------------------------------
+
+
+def health_app() -> Starlette:
+    async def ok(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def down(_request: Request) -> Response:
+        return PlainTextResponse("not ready", status_code=503)
+
+    async def moved(_request: Request) -> Response:
+        return RedirectResponse("/health")
+
+    return Starlette(routes=[Route("/health", ok), Route("/down", down), Route("/moved", moved)])
+
+
+async def run_healthcheck(port: int, path: str, host: str = "0.0.0.0") -> tuple[int, str]:
+    script = ROOT / "deploy" / "docker" / "healthcheck.py"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        path,
+        env={"CTXFY_HOST": host, "CTXFY_PORT": str(port), "PATH": os.environ.get("PATH", "")},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return process.returncode, (out + err).decode()
+
+
+async def test_healthcheck_passes_only_on_2xx(serve_http: ServeHttp) -> None:
+    async with serve_http(health_app()) as base:
+        port = int(base.rsplit(":", 1)[1])
+        assert await run_healthcheck(port, "/health") == (
+            0,
+            f"GET http://127.0.0.1:{port}/health -> 200\n",
+        )
+        code, output = await run_healthcheck(port, "/down")
+        assert (code, output.strip()) == (1, f"GET http://127.0.0.1:{port}/down -> 503")
+        code, output = await run_healthcheck(port, "/moved")  # redirects are not followed
+        assert (code, output.strip()) == (1, f"GET http://127.0.0.1:{port}/moved -> 307")
+        assert (await run_healthcheck(port, "/health", host="127.0.0.1"))[0] == 0
+
+
+async def test_healthcheck_fails_when_nothing_listens() -> None:
+    code, output = await run_healthcheck(free_port(), "/health")
+    assert code == 1
+    assert "ConnectionRefusedError" in output
+
+
+# --- compose.yaml ----------------------------------------------------------------------------
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = load_yaml("compose.yaml")
+    return data
+
+
+def test_compose_runs_ctxfy_redis_prometheus_grafana_hardened() -> None:
+    services = compose()["services"]
+    assert set(services) == {"ctxfy", "redis", "prometheus", "grafana"}
+    for name, service in services.items():
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+    ctxfy = services["ctxfy"]
+    assert ctxfy["build"]["context"] == "."
+    assert ctxfy["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_compose_ctxfy_shares_keys_and_rate_limits_through_redis() -> None:
+    env = compose()["services"]["ctxfy"]["environment"]
+    assert env["CTXFY_KEY_STORE"].startswith("redis://redis:6379/")
+    assert env["CTXFY_RATE_LIMIT_STORAGE"].startswith("redis://redis:6379/")
+    assert env["CTXFY_KEY_STORE"] != env["CTXFY_RATE_LIMIT_STORAGE"]
+    assert "CTXFY_AUTH" not in env  # keys stay required
+
+
+def test_compose_publishes_ports_on_loopback_only() -> None:
+    for name, service in compose()["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_compose_bind_mounts_exist() -> None:
+    for name, service in compose()["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), (name, source)
+
+
+def test_prometheus_scrapes_the_ctxfy_service_and_loads_the_alerts() -> None:
+    config = load_yaml("deploy/prometheus/prometheus.yml")
+    job = next(job for job in config["scrape_configs"] if job["job_name"] == "ctxfy")
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["ctxfy:8000"]
+    assert config["rule_files"] == ["alerts.yml"]
+    mounts = compose()["services"]["prometheus"]["volumes"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
+
+
+def test_grafana_provisioning_matches_the_dashboard() -> None:
+    datasource = load_yaml("deploy/grafana/provisioning/datasources/prometheus.yml")
+    source = datasource["datasources"][0]
+    assert source["url"] == "http://prometheus:9090"
+    provider = load_yaml("deploy/grafana/provisioning/dashboards/ctxfy.yml")["providers"][0]
+    mounts = compose()["services"]["grafana"]["volumes"]
+    assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    assert variables["datasource"]["current"]["value"] == source["uid"]
+
+
+# --- The Grafana dashboard --------------------------------------------------------------------
+
+
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return data
+
+
+def panels() -> list[dict[str, Any]]:
+    return [p for p in dashboard()["panels"] if p["type"] != "row"]
+
+
+def expressions() -> list[str]:
+    return [target["expr"] for panel in panels() for target in panel["targets"]]
+
+
+def test_dashboard_panels_are_well_formed_and_do_not_overlap() -> None:
+    data = dashboard()
+    assert data["uid"] == "ctxfy-overview"
+    ids = [panel["id"] for panel in data["panels"]]
+    assert len(ids) == len(set(ids))
+    cells: set[tuple[int, int]] = set()
+    for panel in data["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']} overlaps at {(x, y)}"
+                cells.add((x, y))
+    for panel in panels():
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        refs = [target["refId"] for target in panel["targets"]]
+        assert refs, panel["title"]
+        assert len(refs) == len(set(refs)), panel["title"]
+        assert panel["description"], panel["title"]
+
+
+def test_dashboard_shows_what_operators_ask_for() -> None:
+    exprs = expressions()
+
+    def some(pattern: str) -> bool:
+        return any(re.search(pattern, expr) for expr in exprs)
+
+    assert some(r"sum by \(mcp_method_name\) \(rate\(mcp_server_operation_duration_seconds_count")
+    for quantile in ("0.5", "0.95", "0.99"):
+        assert some(
+            rf"histogram_quantile\({quantile}, sum by \(le, mcp_method_name\) "
+            r"\(rate\(mcp_server_operation_duration_seconds_bucket"
+        ), f"p{quantile} by method"
+    assert some(r"by \(le, gen_ai_prompt_name\)")  # latency by prompt
+    assert some(r'error_type!=""')  # errors
+    assert some(r"ctxfy_auth_failures_total")
+    assert some(r"ctxfy_rate_limit_blocks_total")
+    assert some(r"by \(le, gen_ai_request_model\) \(rate\(gen_ai_client_operation_duration")
+
+
+def record_traffic(metrics: PrometheusMetrics) -> None:
+    """One of every kind of sample the dashboard and the alerts query."""
+    recorder = metrics.recorder
+    recorder.record_operation(
+        method="prompts/get", target_kind="prompt", target="prp", duration_s=0.002, error_type=None
+    )
+    recorder.record_operation(
+        method="prompts/get",
+        target_kind="prompt",
+        target="context_stack",
+        duration_s=0.004,
+        error_type="-32602",
+    )
+    recorder.record_operation(
+        method="tools/call",
+        target_kind="tool",
+        target="generate_context_stack",
+        duration_s=1.5,
+        error_type=None,
+    )
+    recorder.record_llm_call(model="fake-model", duration_s=1.2, error_type=None)
+    recorder.record_llm_call(model="fake-model", duration_s=30.0, error_type="LLMTimeoutError")
+    for status in (200, 401, 403, 429, 503):
+        recorder.record_http(method="POST", route="/mcp", status=status, duration_s=0.001)
+    recorder.count_auth_failure("invalid")
+    recorder.count_rate_limited()
+    recorder.count_validation_rejection("max_length")
+    recorder.count_injection_flag("ignore_instructions")
+
+
+async def test_dashboard_queries_only_series_ctxfy_exports() -> None:
+    metrics = build_prometheus_metrics()
+    try:
+        record_traffic(metrics)
+        exported = await scrape(metrics)
+    finally:
+        metrics.shutdown()
+    names = set(re.findall(r"^([a-zA-Z_:][\w:]*)(?:\{| )", exported, re.MULTILINE))
+    names.add("up")  # Prometheus' own, per target
+    used = set()
+    for expr in [*expressions(), *alert_expressions()]:
+        used |= set(re.findall(r"\b([a-z_:][a-z0-9_:]*)\{", expr))
+    assert used, "no metric found in the queries"
+    assert used <= names, f"not exported by ctxfy: {sorted(used - names)}"
+
+
+async def scrape(metrics: PrometheusMetrics) -> str:
+    transport = httpx.ASGITransport(app=Starlette(routes=[metrics.route()]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
+        return (await client.get("/metrics")).text
+
+
+def alert_expressions() -> list[str]:
+    rules = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real Prometheus on 127.0.0.1 (config written by the test); yields URL and config."""
+    executable = binary("prometheus", "prometheus")
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global: {}\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [
+            executable,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", config
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def concrete(expr: str) -> str:
+    """Replace Grafana's variables with what they mean for one Prometheus job."""
+    return expr.replace("$__rate_interval", "30s").replace("$instance", ".*")
+
+
+async def query(client: httpx.AsyncClient, base: str, expr: str) -> list[dict[str, Any]]:
+    response = await client.get(f"{base}/api/v1/query", params={"query": expr})
+    body = response.json()
+    assert response.status_code == 200, (expr, body)
+    assert body["status"] == "success", (expr, body)
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+async def test_every_dashboard_query_and_alert_runs_on_real_prometheus(
+    prometheus: tuple[str, Path], serve_http: ServeHttp
+) -> None:
+    base, config = prometheus
+    metrics = build_prometheus_metrics()
+    try:
+        async with (
+            serve_http(Starlette(routes=[metrics.route()])) as target,
+            httpx.AsyncClient(timeout=10) as client,
+        ):
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "global": {"scrape_interval": "1s"},
+                        "scrape_configs": [
+                            {
+                                "job_name": "ctxfy",
+                                "metrics_path": "/metrics",
+                                "static_configs": [{"targets": [target.removeprefix("http://")]}],
+                            }
+                        ],
+                    }
+                ),
+                encoding="utf-8",
+            )
+            await wait_until_up(client, base)
+            # Traffic between scrapes, so that every rate() has an increase to show.
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline:
+                record_traffic(metrics)
+                await asyncio.sleep(0.5)
+            for expr in expressions():
+                assert await query(client, base, concrete(expr)), f"no data: {expr}"
+            for expr in alert_expressions():
+                await query(client, base, expr)  # valid PromQL over real series
+    finally:
+        metrics.shutdown()
+
+
+async def wait_until_up(client: httpx.AsyncClient, base: str) -> None:
+    deadline = time.monotonic() + 60
+    reloaded = False
+    while time.monotonic() < deadline:
+        try:
+            if not reloaded:
+                reloaded = (await client.post(f"{base}/-/reload")).status_code == 200
+            elif await query_up(client, base):
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.25)
+    pytest.fail("Prometheus did not scrape the target within 60 s")
+
+
+async def query_up(client: httpx.AsyncClient, base: str) -> bool:
+    result = await query(client, base, 'up{job="ctxfy"} == 1')
+    return bool(result)
+
+
+# --- Kubernetes -------------------------------------------------------------------------------
+
+
+def manifest(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = load_yaml(f"deploy/kubernetes/{name}")
+    return data
+
+
+def test_deployment_probes_ctxfy_routes_on_the_http_port() -> None:
+    container = manifest("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
+    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    for probe, path in [
+        ("startupProbe", "/health"),
+        ("livenessProbe", "/health"),
+        ("readinessProbe", "/ready"),
+    ]:
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert "memory" in container["resources"]["limits"]
+
+
+def test_deployment_is_non_root_read_only_without_capabilities() -> None:
+    pod = manifest("deployment.yaml")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the image's user
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    container = pod["containers"][0]
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert "/data" in mounts
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["CTXFY_HOST"] == "0.0.0.0"
+
+
+def test_service_and_budget_select_the_deployment_pods() -> None:
+    labels = manifest("deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    service = manifest("service.yaml")["spec"]
+    assert service["selector"].items() <= labels.items()
+    assert service["ports"][0]["targetPort"] == "http"
+    budget = manifest("poddisruptionbudget.yaml")["spec"]["selector"]["matchLabels"]
+    assert budget.items() <= labels.items()
+
+
+def test_manifests_use_the_secret_and_configmap_they_define() -> None:
+    container = manifest("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
+    sources = {next(iter(item)): next(iter(item.values()))["name"] for item in container["envFrom"]}
+    assert sources == {
+        "configMapRef": manifest("configmap.yaml")["metadata"]["name"],
+        "secretRef": manifest("secret.example.yaml")["metadata"]["name"],
+    }
+    secret = manifest("secret.example.yaml")["stringData"]
+    assert set(secret) == {"CTXFY_KEY_STORE", "CTXFY_RATE_LIMIT_STORAGE"}
+    assert all(value.startswith("rediss://") for value in secret.values())
+    kustomization = manifest("kustomization.yaml")
+    assert "secret.example.yaml" not in kustomization["resources"]
+    for resource in kustomization["resources"]:
+        assert (ROOT / "deploy" / "kubernetes" / resource).exists()
+
+
+def test_manifests_name_the_current_version() -> None:
+    image = manifest("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(f":{__version__}")
+    assert manifest("kustomization.yaml")["images"][0]["newTag"] == __version__
+
+
+# --- Workflows --------------------------------------------------------------------------------
+
+
+def workflow(name: str) -> dict[Any, Any]:
+    data: dict[Any, Any] = load_yaml(f".github/workflows/{name}")
+    return data
+
+
+def test_ci_workflow_runs_the_ci_script_and_the_container_smoke_test() -> None:
+    jobs = workflow("ci.yml")["jobs"]
+    commands = {name: [step.get("run", "") for step in job["steps"]] for name, job in jobs.items()}
+    assert any(run.strip() == "bash .ci/run" for run in commands["checks"])
+    assert any("scripts/container-smoke.sh" in run for run in commands["container"])
+
+
+def test_release_deploys_one_digest_to_staging_then_production() -> None:
+    jobs = workflow("release.yml")["jobs"]
+    assert jobs["staging"]["needs"] == "image"
+    assert set(jobs["production"]["needs"]) == {"image", "staging"}
+    for stage in ("staging", "production"):
+        assert jobs[stage]["uses"] == "./.github/workflows/deploy.yml"
+        assert jobs[stage]["with"]["environment"] == stage
+        assert jobs[stage]["with"]["digest"] == "${{ needs.image.outputs.digest }}"
+    deploy = workflow("deploy.yml")
+    # YAML 1.1 reads the key "on" as True.
+    assert "workflow_call" in deploy[True]
+    assert deploy["jobs"]["deploy"]["environment"]["name"] == "${{ inputs.environment }}"
+
+
+# --- Configuration reference -------------------------------------------------------------------
+
+
+def test_configuration_page_lists_every_variable_ctxfy_reads() -> None:
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "ctxfy").rglob("*.py"))
+    variables = set(re.findall(r'"(CTXFY_[A-Z0-9_]+)"', sources))
+    assert "CTXFY_PORT" in variables
+    page = read("docs/configuration.md")
+    documented = set(re.findall(r"^\| `(CTXFY_[A-Z0-9_]+)` \| ([^|]+) \|", page, re.MULTILINE))
+    names = {name for name, _default in documented}
+    assert variables <= names, f"missing from docs/configuration.md: {sorted(variables - names)}"
+    assert all(default.strip() for _name, default in documented)
