@@ -3,6 +3,7 @@
 Organised by port; each fake records what it was asked so tests can assert on it.
 """
 
+import socket
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -127,3 +128,21 @@ class RecordingMetrics:
     def count_injection_flag(self, pattern: str) -> None:
         """Keep the call."""
         self._add("count_injection_flag", pattern=pattern)
+
+
+# --- Network ----------------------------------------------------------------------------------
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on ``host`` right now (for test servers).
+
+    Example:
+        ```python
+        port = free_tcp_port()
+        process = subprocess.Popen(["python", "-m", "ctxfy", "--port", str(port)])
+        ```
+    """
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port

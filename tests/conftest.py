@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,15 +15,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from ctxfy.testing import free_tcp_port
+
 ServeHttp = Callable[[ASGIApp], contextlib.AbstractAsyncContextManager[str]]
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class FakeLLMServer:
@@ -42,7 +35,7 @@ class FakeLLMServer:
         self.mode = "ok"
         self.model = "fake-openai-model"
         self.requests: list[dict[str, Any]] = []
-        self.port = free_port()
+        self.port = free_tcp_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
         config = uvicorn.Config(
@@ -100,7 +93,7 @@ def fake_llm_server() -> Iterator[FakeLLMServer]:
 @pytest.fixture
 def unused_port() -> int:
     """A TCP port free on 127.0.0.1 when the test starts."""
-    return free_port()
+    return free_tcp_port()
 
 
 @pytest.fixture
@@ -120,7 +113,7 @@ async def _serve_http(app: ASGIApp) -> AsyncIterator[str]:
     Unlike cancelling the server task, ``should_exit`` shuts uvicorn down gracefully, so no
     socket is left open when the test ends.
     """
-    port = free_port()
+    port = free_tcp_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

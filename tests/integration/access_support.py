@@ -1,7 +1,6 @@
 """Helpers for access-control tests: fake clocks, an in-loop uvicorn, a test server."""
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,14 +22,7 @@ from ctxfy.adapters.keystore_memory import InMemoryKeyStore
 from ctxfy.adapters.ratelimit import KeyRateLimiter, KeyRateLimitMiddleware
 from ctxfy.adapters.scopes import ScopeAuthMiddleware
 from ctxfy.core.keys import KeyStore, Scope
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from ctxfy.testing import free_tcp_port
 
 
 class FakeClock:
@@ -60,7 +52,7 @@ class Ticker:
 @asynccontextmanager
 async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
     """Run an ASGI app with uvicorn on a free 127.0.0.1 port in this event loop."""
-    port = free_port()
+    port = free_tcp_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -11,12 +11,12 @@ import redis
 
 from ctxfy.adapters.http_security import SecurityHeadersMiddleware, host_origin_options
 from ctxfy.adapters.keystore_memory import InMemoryKeyStore
+from ctxfy.testing import free_tcp_port
 from tests.integration.access_support import (
     AccessServer,
     FakeClock,
     Ticker,
     build_access_mcp,
-    free_port,
     serve_app,
 )
 
@@ -30,7 +30,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
+    port = free_tcp_port()
     workdir: Path = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [

@@ -31,7 +31,8 @@ from starlette.routing import Route
 
 from ctxfy.__about__ import __version__
 from ctxfy.adapters.metrics import PrometheusMetrics, build_prometheus_metrics
-from tests.conftest import ServeHttp, free_port
+from ctxfy.testing import free_tcp_port
+from tests.conftest import ServeHttp
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "ctxfy.json"
@@ -218,7 +219,7 @@ async def test_healthcheck_passes_only_on_2xx(serve_http: ServeHttp) -> None:
 
 
 async def test_healthcheck_fails_when_nothing_listens() -> None:
-    code, output = await run_healthcheck(free_port(), "/health")
+    code, output = await run_healthcheck(free_tcp_port(), "/health")
     assert code == 1
     assert "ConnectionRefusedError" in output
 
@@ -403,7 +404,7 @@ def alert_expressions() -> list[str]:
 def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real Prometheus on 127.0.0.1 (config written by the test); yields URL and config."""
     executable = binary("prometheus", "prometheus")
-    port = free_port()
+    port = free_tcp_port()
     config = tmp_path / "prometheus.yml"
     config.write_text("global: {}\n", encoding="utf-8")
     process = subprocess.Popen(

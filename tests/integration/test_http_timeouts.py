@@ -15,7 +15,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ctxfy.adapters.http_timeouts import with_header_timeout
-from tests.conftest import free_port
+from ctxfy.testing import free_tcp_port
 
 TIMEOUT_S = 0.4
 
@@ -28,7 +28,7 @@ async def _hello(_request: Request) -> PlainTextResponse:
 async def port() -> AsyncIterator[int]:
     """uvicorn on a free port with a 0.4 s header timeout."""
     app = Starlette(routes=[Route("/", _hello)])
-    chosen = free_port()
+    chosen = free_tcp_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -22,11 +22,11 @@ from ctxfy.adapters.keystore_redis import RedisKeyStore
 from ctxfy.adapters.ratelimit import KeyRateLimiter, rate_limit_headers
 from ctxfy.core.errors import ConfigurationError, RateLimitUnavailableError
 from ctxfy.core.keys import Scope
+from ctxfy.testing import free_tcp_port
 from tests.integration.access_support import (
     FakeClock,
     Ticker,
     build_access_mcp,
-    free_port,
     serve_app,
 )
 
@@ -72,7 +72,7 @@ def test_bad_configuration_names_the_variable(default: str, storage: str, variab
 
 
 async def test_storage_failure_refuses_and_is_audited(audit_events: list[dict[str, Any]]) -> None:
-    limiter = KeyRateLimiter("10/minute", f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    limiter = KeyRateLimiter("10/minute", f"redis://127.0.0.1:{free_tcp_port()}/0", timeout=0.5)
     with pytest.raises(RateLimitUnavailableError):
         await limiter.hit("key-a")
     with pytest.raises(RateLimitUnavailableError):
@@ -196,7 +196,7 @@ async def _create_shared_key(redis_url: str) -> str:
 @pytest.mark.redis
 def test_two_server_processes_enforce_one_combined_count(redis_url: str, tmp_path: Path) -> None:
     key = asyncio.run(_create_shared_key(redis_url))
-    ports = [free_port(), free_port()]
+    ports = [free_tcp_port(), free_tcp_port()]
     logs = [tmp_path / f"replica-{port}.log" for port in ports]
     replicas = [
         start_replica(port, redis_url, "5/minute", log)
