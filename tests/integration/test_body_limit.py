@@ -168,7 +168,7 @@ async def test_json_nested_too_deeply_for_the_parser_is_a_400() -> None:
     [
         (b"[" * 100_000, True),
         (b'{"a": ' * 50_000 + b"1" + b"}" * 50_000, True),
-        (b"[" * 1_000 + b"]" * 1_000, False),  # deep, but parseable
+        (b"[" * 500 + b"]" * 500, False),  # deep, but parseable on every supported Python
         (b'{"markdown": "' + b"[" * 100_000 + b'"}', False),  # brackets inside a string
         (b"[" * (DEPTH_CHECK_BRACKETS - 1), False),  # too few brackets to need a parse
         (b"not json [[[" + b"[" * DEPTH_CHECK_BRACKETS, False),  # malformed: the app says so
