@@ -107,3 +107,11 @@ def deploy(session: nox.Session) -> None:
 def container(session: nox.Session) -> None:
     """Build the image from the Dockerfile with podman and smoke-test it (needs root)."""
     session.run("bash", "scripts/container-smoke.sh", external=True)
+
+
+@nox.session(python="3.13")
+def bench(session: nox.Session) -> None:
+    """ctxfy against bare FastMCP (about 16 min; ``-- --smoke`` for a quick check)."""
+    install(session, "test")
+    session.install("matplotlib>=3.8")
+    session.run("python", "bench/run.py", *session.posargs)

@@ -1,13 +1,17 @@
-"""Where ctxfy's extra CPU time per request goes: one feature switched off at a time.
+"""Where ctxfy's extra CPU time per request goes: features switched off one after another.
 
-Each variant is ctxfy's ASGI app (``build_server`` + ``build_http_app``, as ``python -m ctxfy``
-builds it, JSON logs to a file) with *one* feature removed, driven in process (no sockets,
-no HTTP parser) with the ``prompts/get context_stack`` request of the load runs. The cost
-of a feature is the CPU time per request of the full app minus that of the variant without
-it (``time.process_time``, so the log writer thread counts). Variants are interleaved and
-each figure is the minimum over the rounds, which filters out other processes' noise.
+Starting from ctxfy as ``python -m ctxfy`` builds it (``build_server`` + ``build_http_app``,
+JSON logs to a file, everything on), each step switches one more feature off, down to
+ctxfy's own prompts and tools on FastMCP with nothing of the production kit; the bare
+FastMCP server A closes the list. Every variant is driven in process (no sockets, no HTTP
+parser) with the ``prompts/get context_stack`` request of the load runs, and measured as
+CPU time per request (``time.process_time``, so the log writer thread counts). The cost of
+a step is the time of the variant before it minus its own: the costs add up exactly to the
+difference between B and A (the order of the steps decides how interactions are shared).
+Variants are interleaved, and each figure is the minimum over many short rounds.
 
-Run alone: ``python bench/breakdown.py [--smoke]`` prints JSON.
+Run alone: ``python bench/breakdown.py [--smoke]`` prints JSON. The figures are only
+meaningful on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -37,52 +41,50 @@ from ctxfy.core.telemetry import NullMetricsRecorder
 from ctxfy.server import build_http_app, build_server
 from ctxfy.settings import Settings
 
-#: Variant -> what it switches off.
-VARIANTS = {
-    "A (bare FastMCP)": "the baseline server A, for reference",
-    "B (ctxfy, everything on)": "nothing",
-    "auth": "API keys: ctxfy's verifier and FastMCP's auth middleware (and scope checks)",
-    "scopes": "ScopeAuthMiddleware (its extra component lookup)",
-    "validation": "RequestValidationMiddleware (limits, typed validation, injection screening)",
-    "rate limit": "KeyRateLimitMiddleware",
-    "request log line": "the JSON log line (loguru sink removed)",
-    "request context": "RequestContextMiddleware (request id, trace span, HTTP metric)",
-    "metrics": "all metrics (a null recorder)",
+#: The steps, in order: what each one switches off (on top of the previous ones).
+STEPS = {
     "security headers": "SecurityHeadersMiddleware",
     "body limit": "BodyLimitMiddleware",
-    "host/origin guard": "FastMCP's Host/Origin validation (as ctxfy configures it)",
-}
-_DROP_MCP = {
-    "auth": "ScopeAuthMiddleware",
-    "scopes": "ScopeAuthMiddleware",
-    "validation": "RequestValidationMiddleware",
+    "host/origin guard": "FastMCP's Host/Origin validation, as ctxfy configures it",
+    "request context": "RequestContextMiddleware (request id, trace span, HTTP line/metric)",
+    "metrics": "every metric (a null recorder)",
+    "request log line": "the JSON log line (no loguru sink)",
     "rate limit": "KeyRateLimitMiddleware",
+    "validation": "RequestValidationMiddleware (limits, typed checks, injection screening)",
+    "scopes": "ScopeAuthMiddleware (a second component lookup per request)",
+    "auth": "API keys (ctxfy's verifier, FastMCP's auth middleware)",
 }
-_DROP_ASGI = {
-    "request context": ("ctxfy", "RequestContextMiddleware"),
+_MCP_MIDDLEWARE = {
+    "rate limit": "KeyRateLimitMiddleware",
+    "validation": "RequestValidationMiddleware",
+    "scopes": "ScopeAuthMiddleware",
+}
+_ASGI_MIDDLEWARE = {
     "security headers": ("ctxfy", "SecurityHeadersMiddleware"),
     "body limit": ("ctxfy", "BodyLimitMiddleware"),
     "host/origin guard": ("fastmcp", "HostOriginGuardMiddleware"),
+    "request context": ("ctxfy", "RequestContextMiddleware"),
 }
+FULL = "B: ctxfy, everything on"
+BARE = "A: bare FastMCP"
 
 
-def _build(variant: str, data_dir: Path) -> Starlette:
-    if variant.startswith("A "):
-        return bare_server.build().http_app(path="/mcp", stateless_http=True, json_response=True)
+def _build(off: frozenset[str], data_dir: Path) -> Starlette:
+    """ctxfy's app with the features in ``off`` switched off."""
     settings = Settings(
         stateless_http=True,
         json_response=True,
         rate_limit="1000000/minute",
         data_dir=data_dir,
-        auth=variant != "auth",
+        auth="auth" not in off,
     )
-    metrics = NullMetricsRecorder() if variant == "metrics" else build_prometheus_metrics()
+    metrics = NullMetricsRecorder() if "metrics" in off else build_prometheus_metrics()
     mcp = build_server(settings, metrics=metrics)
-    if variant in _DROP_MCP:
-        mcp.middleware[:] = [m for m in mcp.middleware if type(m).__name__ != _DROP_MCP[variant]]
+    dropped = {_MCP_MIDDLEWARE[step] for step in off if step in _MCP_MIDDLEWARE}
+    mcp.middleware[:] = [m for m in mcp.middleware if type(m).__name__ not in dropped]
     app = build_http_app(mcp, settings, metrics=metrics)
-    if variant in _DROP_ASGI:
-        package, name = _DROP_ASGI[variant]
+    for step in off & set(_ASGI_MIDDLEWARE):
+        package, name = _ASGI_MIDDLEWARE[step]
         app.user_middleware[:] = [
             m
             for m in app.user_middleware
@@ -147,6 +149,7 @@ async def _drive(app: Starlette, body: bytes, headers: list[tuple[bytes, bytes]]
 
 async def _measure(rounds: int, n: int) -> dict[str, Any]:
     body = payloads.body_bytes("prompts_get")
+    names = [FULL, *(f"- {step}" for step in STEPS), BARE]
     with tempfile.TemporaryDirectory() as tmp, (Path(tmp) / "log.jsonl").open("w") as sink:
         data_dir = Path(tmp)
         store = open_key_store(f"sqlite:///{data_dir / 'ctxfy.db'}")
@@ -155,46 +158,63 @@ async def _measure(rounds: int, n: int) -> dict[str, Any]:
         key = str(issued.as_json()["key"])
         undo = configure_logging("INFO", "json", sink)
         try:
-            apps = {v: _build(v, data_dir) for v in VARIANTS}
-            samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+            apps: dict[str, Starlette] = {FULL: _build(frozenset(), data_dir)}
+            offs: dict[str, frozenset[str]] = {FULL: frozenset()}
+            off: frozenset[str] = frozenset()
+            for step in STEPS:
+                off = off | {step}
+                apps[f"- {step}"] = _build(off, data_dir)
+                offs[f"- {step}"] = off
+            apps[BARE] = bare_server.build().http_app(
+                path="/mcp", stateless_http=True, json_response=True
+            )
+            offs[BARE] = frozenset(STEPS)
+            samples: dict[str, list[float]] = {name: [] for name in names}
             async with contextlib.AsyncExitStack() as stack:
                 for app in apps.values():
                     await stack.enter_async_context(app.router.lifespan_context(app))
                 for _ in range(rounds):
-                    for variant, app in apps.items():
-                        auth = [] if variant in {"auth", "A (bare FastMCP)"} else [key]
-                        headers = [(b"authorization", f"Bearer {k}".encode()) for k in auth]
-                        handler = None
-                        if variant == "request log line":
+                    for name in names:
+                        quiet = "request log line" in offs[name]
+                        headers = (
+                            []
+                            if "auth" in offs[name]
+                            else [(b"authorization", f"Bearer {key}".encode())]
+                        )
+                        if quiet:
                             logger.remove()
-                        samples[variant].append(await _drive(app, body, headers, n))
-                        if variant == "request log line":
+                        samples[name].append(await _drive(apps[name], body, headers, n))
+                        if quiet:
                             undo = configure_logging("INFO", "json", sink)
-                        del handler
         finally:
             undo()
-    full = min(samples["B (ctxfy, everything on)"])
-    bare = min(samples["A (bare FastMCP)"])
-    result: dict[str, Any] = {
+    best = {name: min(values) for name, values in samples.items()}
+    steps: dict[str, Any] = {}
+    previous = best[FULL]
+    for step, what in STEPS.items():
+        current = best[f"- {step}"]
+        steps[step] = {"switched_off": what, "cost_us": round((previous - current) * 1e6, 1)}
+        previous = current
+    steps["ctxfy's prompt vs bare FastMCP's"] = {
+        "switched_off": "ctxfy's SpecPrompt (validates its arguments) for a plain function prompt",
+        "cost_us": round((previous - best[BARE]) * 1e6, 1),
+    }
+    return {
         "method": "in-process ASGI, CPU time per prompts/get, min over rounds",
         "rounds": rounds,
         "requests_per_round": n,
-        "A_us": round(bare * 1e6, 1),
-        "B_us": round(full * 1e6, 1),
-        "overhead_us": round((full - bare) * 1e6, 1),
-        "features": {},
+        "A_us": round(best[BARE] * 1e6, 1),
+        "B_us": round(best[FULL] * 1e6, 1),
+        "overhead_us": round((best[FULL] - best[BARE]) * 1e6, 1),
+        "variants_us": {name: round(value * 1e6, 1) for name, value in best.items()},
+        "features": steps,
     }
-    for variant, what in VARIANTS.items():
-        if variant.startswith(("A ", "B ")):
-            continue
-        cost = full - min(samples[variant])
-        result["features"][variant] = {"switched_off": what, "cost_us": round(cost * 1e6, 1)}
-    return result
 
 
 def measure(*, smoke: bool = False) -> dict[str, Any]:
     """Run the breakdown (a few seconds in smoke mode, about two minutes otherwise)."""
-    rounds, n = (1, 50) if smoke else (5, 1000)
+    # Many short rounds: the minimum then comes from a quiet moment even on a busy machine.
+    rounds, n = (1, 50) if smoke else (15, 400)
     return asyncio.run(_measure(rounds, n))
 
 

@@ -76,6 +76,11 @@ class Outcome:
         }
 
 
+#: Reconnect a connection idle for longer than this: uvicorn closes idle ones after 5 s,
+#: and a request written just as the server closes would be lost (not the server's fault).
+MAX_IDLE_S = 4.0
+
+
 class Connection:
     """One kept-alive HTTP/1.1 connection."""
 
@@ -83,8 +88,13 @@ class Connection:
         self.host, self.port = host, port
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._last_used = 0.0
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        now = time.monotonic()
+        if self._writer is not None and now - self._last_used > MAX_IDLE_S:
+            self.close()
+        self._last_used = now
         if self._reader is None or self._writer is None or self._writer.is_closing():
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         return self._reader, self._writer
@@ -118,6 +128,7 @@ class Connection:
             body = await reader.readexactly(length or 0)
         if close:
             self.close()
+        self._last_used = time.monotonic()
         return status, body
 
     def close(self) -> None:

@@ -6,14 +6,18 @@ Every line, including audit events and library logs routed from the standard
 LLM model) and the current OpenTelemetry span ids.
 
 Lines never block the event loop: the sink renders the line in the caller (cheap) and
-hands it to an unbounded in-process queue that one writer thread drains to the stream.
-Nothing is dropped; removing the sink (the undo function, or loguru's own ``atexit``
-hook) drains the queue before returning. This is preferred to loguru's ``enqueue=True``,
-which pickles every record through a multiprocessing pipe that blocks when full.
+hands it to an unbounded in-process queue that one writer thread drains to the stream
+every 50 ms. Nothing is dropped; removing the sink (the undo function, or loguru's own
+``atexit`` hook) drains the queue before returning. This is preferred to loguru's
+``enqueue=True``, which pickles every record through a multiprocessing pipe that blocks
+when full. The writer wakes on a timer, not on each line: waking a thread per line cost a
+GIL hand-off per request, measured at about 300 µs of CPU per request on two cores
+(``docs/performance.md``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -249,9 +253,13 @@ def render_console(record: Record) -> str:
 class BackgroundLineWriter:
     """A loguru sink that renders in the caller and writes from a background thread.
 
+    The thread writes whatever is queued every ``interval`` seconds (and once more when
+    stopped); queuing a line never wakes it.
+
     Args:
         stream: Where lines go (``sys.stdout`` in production).
         render: Turns a record into one line of text (without the newline).
+        interval: Seconds between writes; a line reaches the stream at most this late.
 
     Example:
         ```python
@@ -261,10 +269,14 @@ class BackgroundLineWriter:
         ```
     """
 
-    def __init__(self, stream: TextIO, render: Callable[[Record], str]) -> None:
+    def __init__(
+        self, stream: TextIO, render: Callable[[Record], str], *, interval: float = 0.05
+    ) -> None:
         self._stream = stream
         self._render = render
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._interval = interval
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = threading.Thread(
             target=self._drain, name="ctxfy-log-writer", daemon=True
@@ -280,25 +292,23 @@ class BackgroundLineWriter:
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
-            self._queue.put(None)
+            self._stopping.set()
             thread.join()
 
     def _drain(self) -> None:
         while True:
-            line = self._queue.get()
+            stopping = self._stopping.wait(self._interval)
             lines: list[str] = []
-            while line is not None:
-                lines.append(line)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    lines.append(self._queue.get_nowait())
+            if lines:
                 try:
-                    line = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            try:
-                self._stream.write("".join(lines))
-                self._stream.flush()
-            except (OSError, ValueError):  # pragma: no cover - stdout closed: nowhere to write
-                pass
-            if line is None:
+                    self._stream.write("".join(lines))
+                    self._stream.flush()
+                except (OSError, ValueError):  # pragma: no cover - stdout closed: nowhere to write
+                    pass
+            if stopping:
                 return
 
 

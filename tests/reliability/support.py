@@ -35,6 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ctxfy.testing import free_tcp_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED_STACK = (ROOT / "tests" / "fixtures" / "context-stack-ctxfy-production.md").read_text(
     encoding="utf-8"
@@ -59,14 +61,6 @@ BASE_ENV = {
     "CTXFY_LOG_FORMAT": "json",
     "CTXFY_LOG_LEVEL": "INFO",
 }
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rpc(method: str, params: dict[str, Any] | None = None, request_id: int = 1) -> dict[str, Any]:
@@ -130,7 +124,7 @@ class CtxfyServer:
     def __init__(self, workdir: Path, env: dict[str, str], tracker: Tracker | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
-        self.port = free_port()
+        self.port = free_tcp_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = workdir / "data"
         self.log_path = workdir / "stdout.jsonl"
@@ -302,7 +296,7 @@ class RedisServer:
         self.binary = binary
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = free_tcp_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -359,7 +353,7 @@ class FakeLLM:
         self.delay_s = 2.0
         self.hang_s = 60.0
         self.calls = 0
-        self.port = free_port()
+        self.port = free_tcp_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
         config = uvicorn.Config(
