@@ -22,30 +22,13 @@ import timeit
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from payloads import PROMPT_ARGUMENTS as TYPICAL
+from payloads import SEED_STACK
+
 from ctxfy.core.injection import detect_injection
 from ctxfy.core.params import validate_arguments
 from ctxfy.core.prompt import render_prompt
 from ctxfy.prompts import CONTEXT_STACK, builtin_blocks
-
-SEED = Path(__file__).parents[1] / "tests" / "fixtures" / "context-stack-ctxfy-production.md"
-
-TYPICAL: dict[str, object] = {
-    "objective": (
-        "Add per-key rate limits to our MCP server: each API key gets a budget of requests "
-        "per minute, configurable per scope, and a request over budget gets 429 with "
-        "Retry-After. Limits live in memory on one replica and in Redis with several."
-    ),
-    "domain": "Platform engineering for MCP servers",
-    "role": "Senior Python engineer specialised in FastMCP and Redis",
-    "task_type": "Implementation",
-    "success_criteria": (
-        "p95 overhead under 1 ms per request; 429 responses carry Retry-After; limits "
-        "survive a replica restart when Redis is configured; 90 % branch coverage."
-    ),
-    "constraints": "Python 3.11+, FastMCP 3, the `limits` library, no other new dependency.",
-    "audience": "Platform engineers deploying MCP servers",
-    "output_format": "Python code, tests and a Markdown section for docs/configuration.md",
-}
 
 
 def _fill(text: str, length: int) -> str:
@@ -58,7 +41,7 @@ def _at_max(text: str) -> dict[str, object]:
 
 def cases() -> dict[str, dict[str, object]]:
     """The inputs timed, by name."""
-    seed = SEED.read_text(encoding="utf-8")
+    seed = SEED_STACK
     return {
         "typical (8 fields)": TYPICAL,
         "long (every field at its max, seed text)": _at_max(seed + "\n"),
