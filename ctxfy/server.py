@@ -145,6 +145,7 @@ def build_server(
         try:
             yield {}
         finally:
+            await limiter.aclose()
             if store is not None:
                 await store.aclose()
 

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ctxfy.adapters.keystore_rows import record_from_row, record_to_row, time_text
+from ctxfy.adapters.redis_options import redis_client_options
 from ctxfy.core.errors import KeyNotFoundError, KeyStateError, KeyStoreUnavailableError
 from ctxfy.core.keys import KeyRecord
 
@@ -60,8 +61,7 @@ class RedisKeyStore:
         self._client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            **redis_client_options(timeout),
         )
         self._prefix = prefix
         self._index = f"{prefix}:keys"

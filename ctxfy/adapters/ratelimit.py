@@ -17,6 +17,7 @@ import time
 from typing import Any, cast
 
 import limits
+import redis.asyncio as aioredis
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.server.middleware.rate_limiting import RateLimitError
@@ -28,6 +29,7 @@ from mcp.types import ErrorData
 
 from ctxfy.adapters.audit import AuditEvent, AuditLog
 from ctxfy.adapters.ratelimit_memory import MovingWindowMemoryStorage
+from ctxfy.adapters.redis_options import redis_client_options
 from ctxfy.core.access import RateLimitDecision
 from ctxfy.core.errors import ConfigurationError, RateLimitUnavailableError
 
@@ -106,12 +108,13 @@ class KeyRateLimiter:
         self.default = _parse_rate(default, "CTXFY_RATE_LIMIT")
         url = _storage_url(storage_url)
         options: dict[str, Any] = {"wrap_exceptions": True}
+        #: The Redis connections are ours (not limits'), so that :meth:`aclose` can close them.
+        self._pool: aioredis.ConnectionPool | None = None
         if "redis" in url:
-            options |= {
-                "implementation": "redispy",
-                "socket_timeout": timeout,
-                "socket_connect_timeout": timeout,
-            }
+            self._pool = aioredis.ConnectionPool.from_url(
+                url.removeprefix("async+"), **redis_client_options(timeout)
+            )
+            options |= {"implementation": "redispy", "connection_pool": self._pool}
         if url.startswith("async+memory://"):
             # limits' own memory storage hands every hit to a worker thread (see
             # ratelimit_memory); this one keeps the same moving window on the event loop.
@@ -170,6 +173,11 @@ class KeyRateLimiter:
                 retry_after=decision.retry_after,
             )
         return decision
+
+    async def aclose(self) -> None:
+        """Close the Redis connections, if any (the server's lifespan calls this on exit)."""
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def ping(self) -> None:
         """Check the storage answers (for readiness).
