@@ -35,6 +35,8 @@ _TAG_RE = re.compile(f"[{_TAGS}]")
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLES}]")
 # One pass finds whether anything at all needs a closer look (the common case is no).
 _SUSPECT_RE = re.compile(f"[{_CONTROLS}{_BIDI}{_TAGS}{_INVISIBLES}]")
+# In ASCII text only C0 controls and DEL can be suspect.
+_ASCII_ALLOWED = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
 @attrs.frozen
@@ -54,6 +56,28 @@ class FieldError:
     def to_dict(self) -> dict[str, str]:
         """Return the error as a JSON-ready mapping."""
         return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+def is_clean_ascii(text: str) -> bool:
+    """Return whether ``text`` is ASCII with no control character other than tab, LF and CR.
+
+    Such text is what most arguments are, and :func:`clean_text` returns it unchanged and
+    without error; this check is several times faster than the policy's general path.
+
+    Args:
+        text: The raw value.
+
+    Returns:
+        Whether the text is clean ASCII.
+
+    Example:
+        >>> is_clean_ascii("Ship it " + chr(9) + "now"), is_clean_ascii("a" + chr(0))
+        (True, False)
+        >>> is_clean_ascii("Café")
+        False
+    """
+    # Deleting every allowed byte leaves nothing exactly when no control character is there.
+    return text.isascii() and not text.encode("ascii").translate(None, _ASCII_ALLOWED)
 
 
 def clean_text(field: str, text: str) -> tuple[str, list[FieldError]]:
@@ -76,9 +100,11 @@ def clean_text(field: str, text: str) -> tuple[str, list[FieldError]]:
         >>> clean_text("objective", "a" + chr(0x202E) + "b")[1][0].rule
         'bidi_control'
     """
-    if _SUSPECT_RE.search(text) is None:
-        # ASCII is already NFC; the quick check makes NFC cheap for normalised text.
-        return (text if text.isascii() else unicodedata.normalize("NFC", text)), []
+    if is_clean_ascii(text):
+        return text, []  # ASCII is already NFC
+    if not text.isascii() and _SUSPECT_RE.search(text) is None:
+        # The quick check inside normalize makes NFC cheap for text that is already NFC.
+        return unicodedata.normalize("NFC", text), []
     errors: list[FieldError] = []
     if _CONTROL_RE.search(text):
         errors.append(

@@ -6,7 +6,10 @@ carries:
 * the text is lower-cased once (cheaper than case-insensitive expressions);
 * every expression starts with a literal (``ignore``, ``your``, ``<|``, a newline...) so
   the regular-expression engine can skip ahead to candidates instead of trying each
-  position; rules without such a literal are gated by trigger words checked with ``in``;
+  position;
+* every rule is gated by trigger words checked with ``in`` (much faster than any
+  expression): a word that every match of the rule contains, so a rule whose triggers are
+  all absent cannot match and is skipped;
 * a rule may anchor on its rarest word and look *backwards* for the rest (``reveal ... your
   system prompt`` anchors on ``your``), within a fixed window;
 * every repetition is bounded or possessive, so no expression backtracks catastrophically
@@ -34,7 +37,8 @@ class _Rule:
     Attributes:
         pattern_id: The pattern reported.
         regexes: Forward expressions, each starting with a literal.
-        triggers: When set, the rule runs only if one of these occurs in the text.
+        triggers: The rule runs only if one of these occurs in the (lower-cased) text; every
+            match of every expression contains one of them.
         before: When set, must match the text just before the forward match (it ends
             with an end-of-text anchor); the finding then starts where it starts.
         imperative: The finding must follow :func:`_is_order`: an order, not a description.
@@ -46,7 +50,7 @@ class _Rule:
 
     pattern_id: str
     regexes: tuple[re.Pattern[str], ...]
-    triggers: tuple[str, ...] = ()
+    triggers: tuple[str, ...]
     before: re.Pattern[str] | None = None
     imperative: bool = False
     line_start: bool = False
@@ -125,6 +129,13 @@ _FOREIGN_IGNORE = _rx(
     r"(?:すべて|全て)?(?:無視|忘れ)",
 )
 
+# fmt: off
+_FOREIGN_TRIGGERS = (
+    "ignor", "oubli", "olvid", "vergiss", "vergessen", "dimentic", "esque", "negeer", "игнор",
+    "забуд", "忽", "无视", "忘", "無視",
+)
+# fmt: on
+
 _RULES: tuple[_Rule, ...] = (
     _Rule(
         "chat_template_token",
@@ -138,6 +149,7 @@ _RULES: tuple[_Rule, ...] = (
             _rx(r"<</?sys>>"),
             _rx(r"<(?:start|end)_of_turn>"),
         ),
+        triggers=("<|", "inst]", "sys>>", "_of_turn>"),
     ),
     _Rule(
         "role_header",
@@ -151,32 +163,19 @@ _RULES: tuple[_Rule, ...] = (
                 r"|from\s++now\s++on|new\s++instructions|the\s++(?:assistant|ai|model))\b)",
             ),
         ),
+        triggers=("\n",),  # always there: the engine jumps from line start to line start
         line_start=True,
     ),
     _Rule(
         "ignore_instructions",
         _each(("ignore", "disregard", "forget"), _IGNORE_TAIL),
+        triggers=("ignore", "disregard", "forget"),
         imperative=True,
     ),
     _Rule(
         "ignore_instructions",
         (_FOREIGN_IGNORE,),
-        triggers=(
-            "ignor",
-            "oubli",
-            "olvid",
-            "vergiss",
-            "vergessen",
-            "dimentic",
-            "esque",
-            "negeer",
-            "игнор",
-            "забуд",
-            "忽",
-            "无视",
-            "忘",
-            "無視",
-        ),
+        triggers=_FOREIGN_TRIGGERS,
     ),
     _Rule(
         "role_override",
@@ -199,6 +198,7 @@ _RULES: tuple[_Rule, ...] = (
             ),
             _rx(r"jailbreak\s++mode\b"),
         ),
+        triggers=("you", "pretend", "jailbreak"),
     ),
     _Rule(
         "role_override",
@@ -218,9 +218,10 @@ _RULES: tuple[_Rule, ...] = (
             ),
             _rx(r"dan\s++(?:mode|prompt|jailbreak)\b"),
         ),
+        triggers=("dan",),
         exact="DAN",
     ),
-    _Rule("role_override", (_rx(r"do\s++anything\s++now\b"),), exact="Do Anything Now"),
+    _Rule("role_override", (_rx(r"do\s++anything\s++now\b"),), ("do",), exact="Do Anything Now"),
     _Rule(
         "prompt_exfiltration",
         (
@@ -231,6 +232,7 @@ _RULES: tuple[_Rule, ...] = (
                 rf"(?:prompt|instructions)\b|prompt{_CLAUSE_END})",
             ),
         ),
+        triggers=("your",),
         before=_rx(
             r"(?:reveal|print|show|display|output|repeat|leak|dump|disclose|expose|recite",
             r"|tell\s++me|give\s++me|share|send\s++me|write\s++out|spell\s++out|translate)",
@@ -248,6 +250,7 @@ _RULES: tuple[_Rule, ...] = (
             ),
             _rx(r"repeat\s++(?:all\s++)?(?:of\s++)?the\s++words\s++above\b"),
         ),
+        triggers=("what", "repeat"),
     ),
     _Rule(
         "prompt_exfiltration",
@@ -257,12 +260,13 @@ _RULES: tuple[_Rule, ...] = (
                 r"|you\s++(?:were|have\s++been)\s++given)",
             ),
         ),
+        triggers=("system",),
         before=_rx(
             r"(?:reveal|print|output|repeat|leak|dump|disclose|recite)\s++(?:me\s++)?",
             r"(?:the\s++)?\Z",
         ),
     ),
-    _Rule("delimiter_forgery", (_rx(r"<\s*+/?\s*+user_input\b"),)),
+    _Rule("delimiter_forgery", (_rx(r"<\s*+/?\s*+user_input\b"),), ("user_input",)),
 )
 
 
@@ -307,7 +311,10 @@ def find_patterns(folded: str) -> Iterator[tuple[str, str]]:
         if rule.exact is not None and rule.exact not in folded:
             continue
         text = with_newline if rule.line_start else lowered
-        if rule.triggers and not any(trigger in text for trigger in rule.triggers):
+        for trigger in rule.triggers:
+            if trigger in text:
+                break
+        else:
             continue
         exact_in = folded if rule.exact is not None and source is folded else None
         span = _rule_span(rule, text, exact_in)

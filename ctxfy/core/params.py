@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ctxfy.core.charpolicy import FieldError, clean_text
+from ctxfy.core.charpolicy import FieldError, clean_text, is_clean_ascii
 from ctxfy.core.request_limits import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_ARGUMENTS,
@@ -194,15 +194,12 @@ def _convert(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError]]:
 
 
 def _check_string(spec: ParamSpec, field: str, text: str) -> tuple[object, list[FieldError]]:
+    if len(text) <= spec.max_length and spec.pattern is None and spec.type is not ParamType.ENUM:
+        return text, []  # the common case: nothing below can fail
     errors: list[FieldError] = []
     if len(text) > spec.max_length:
-        errors.append(
-            FieldError(
-                field,
-                "max_length",
-                f"{field} is {len(text)} characters long; the limit is {spec.max_length}",
-            )
-        )
+        message = f"{field} is {len(text)} characters long; the limit is {spec.max_length}"
+        errors.append(FieldError(field, "max_length", message))
     if spec.type is ParamType.ENUM and text not in spec.choices:
         allowed = ", ".join(spec.choices)
         errors.append(FieldError(field, "enum", f"{field} must be one of: {allowed}"))
@@ -224,13 +221,8 @@ def _convert_list(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         return None, [FieldError(name, "type", f"{name} must be a list of strings")]
     if len(items) > spec.max_items:
-        return None, [
-            FieldError(
-                name,
-                "max_items",
-                f"{name} has {len(items)} items; the limit is {spec.max_items}",
-            )
-        ]
+        message = f"{name} has {len(items)} items; the limit is {spec.max_items}"
+        return None, [FieldError(name, "max_items", message)]
     out: list[str] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
@@ -273,26 +265,33 @@ def validate_arguments(
     request_errors = check_request_limits(arguments, limits)
     if request_errors:
         return ValidationResult(values={}, errors=request_errors)
-    declared = {p.name for p in params}
     errors: list[FieldError] = []
     values: dict[str, object] = {}
     for spec in params:
         raw = arguments.get(spec.name)
-        if _is_empty(raw):
-            if spec.required:
-                errors.append(FieldError(spec.name, "required", f"{spec.name} is required"))
+        if (
+            type(raw) is str
+            and spec.type is ParamType.STRING
+            and spec.pattern is None
+            and len(raw) <= spec.max_length
+            and raw.strip()
+            and is_clean_ascii(raw)
+        ):
+            values[spec.name] = raw  # what the general path gives, found several times faster
             continue
-        value, field_errors = _convert(spec, raw)
-        errors.extend(field_errors)
-        if field_errors:
-            continue
+        value: object = ""
+        if not _is_empty(raw):
+            value, field_errors = _convert(spec, raw)
+            if field_errors:
+                errors.extend(field_errors)
+                continue
         if isinstance(value, str) and not value.strip():
-            # Only invisible characters, stripped by the character policy: absent after all.
+            # Empty, or only invisible characters stripped by the character policy: absent.
             if spec.required:
                 errors.append(FieldError(spec.name, "required", f"{spec.name} is required"))
-            continue
-        values[spec.name] = value
-    for name in sorted(set(arguments) - declared):
+        else:
+            values[spec.name] = value
+    for name in sorted(set(arguments) - {p.name for p in params}):
         shown = name if len(name) <= 64 else name[:64] + "…"
         errors.append(
             FieldError(shown, "unknown", f"{shown!r} is not an argument of this prompt or tool")

@@ -11,6 +11,7 @@ A line of the template that refers to an optional parameter the caller left out 
 so a template can say ``Domain: {{domain}}`` without leaving an empty "Domain:" behind.
 """
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -38,6 +39,8 @@ def escape_user_text(text: str) -> str:
     Returns:
         The text with ``<`` replaced by ``&lt;`` where it starts a delimiter.
     """
+    if "<" not in text:  # every delimiter starts with one; most values have none
+        return text
     return _DELIMITER_RE.sub(r"&lt;\1", text)
 
 
@@ -134,33 +137,70 @@ def render_prompt(
         KeyError: When the template names a block that ``blocks`` does not provide.
     """
     blocks = blocks or {}
+    names = _template_lines(spec.template)[1]
+    plan = _render_plan(spec.template, frozenset(filter(values.__contains__, names)))
+    out: list[str] = [DATA_NOTICE + "\n\n"] if plan.uses_user_values else []
+    for literal, name, is_block, after in plan.steps:
+        if is_block:
+            out.append(literal + blocks[name])
+        else:
+            out += (literal, escape_user_text(_format_value(values[name])), after)
+    out.append(plan.tail)
+    return "".join(out).rstrip() + "\n"
+
+
+@attrs.frozen
+class _RenderPlan:
+    """What rendering a template does once its present parameters are known.
+
+    Attributes:
+        steps: Per placeholder: the text before it, its name, whether it is a trusted
+            block, and the text after it (for a user value, the text before ends with the
+            opening delimiter and the text after starts with the closing one).
+        tail: The text after the last placeholder.
+        uses_user_values: Whether any user block is rendered (and so the data notice).
+    """
+
+    steps: tuple[tuple[str, str, bool, str], ...]
+    tail: str
+    uses_user_values: bool
+
+
+# Rendering the same prompt again and again is the common case: splitting the template into
+# lines and deciding which survive depend only on the template and on which of its
+# parameters are present, so that work is done once per combination, not once per request.
+@functools.lru_cache(maxsize=64)
+def _template_lines(template: str) -> tuple[tuple[tuple[str, frozenset[str]], ...], frozenset[str]]:
+    lines = tuple(
+        (line, frozenset(m.group(2) for m in _PLACEHOLDER_RE.finditer(line) if not m.group(1)))
+        for line in template.splitlines()
+    )
+    return lines, frozenset().union(*(referenced for _line, referenced in lines))
+
+
+@functools.lru_cache(maxsize=256)
+def _render_plan(template: str, present: frozenset[str]) -> _RenderPlan:
     kept: list[str] = []
-    for line in spec.template.splitlines():
-        referenced = {m.group(2) for m in _PLACEHOLDER_RE.finditer(line) if not m.group(1)}
-        if any(name not in values for name in referenced):
+    for line, referenced in _template_lines(template)[0]:
+        if not referenced <= present:
             continue
         if line.strip() or (kept and kept[-1]):
             kept.append(line.rstrip())
-    template = "\n".join(kept).strip("\n")
-    out: list[str] = []
+    text = "\n".join(kept).strip("\n")
+    steps: list[tuple[str, str, bool, str]] = []
     position = 0
-    used_user_value = False
-    for match in _PLACEHOLDER_RE.finditer(template):
-        literal = template[position : match.start()]
+    for match in _PLACEHOLDER_RE.finditer(text):
+        literal = text[position : match.start()]
         position = match.end()
         is_block, name = match.group(1), match.group(2)
         if is_block:
-            out.append(literal + blocks[name])
+            steps.append((literal, name, True, ""))
             continue
-        used_user_value = True
         literal = literal.rstrip(" \t")
         if literal and not literal.endswith("\n"):
             literal += "\n"
-        out.append(literal + user_block(name, _format_value(values[name])))
-        if not template.startswith("\n", position):
-            out.append("\n")
-    out.append(template[position:])
-    rendered = "".join(out).rstrip() + "\n"
-    if used_user_value:
-        return f"{DATA_NOTICE}\n\n{rendered}"
-    return rendered
+        after = "\n</user_input>" + ("" if text.startswith("\n", position) else "\n")
+        steps.append((f'{literal}<user_input name="{name}">\n', name, False, after))
+    return _RenderPlan(
+        tuple(steps), text[position:], any(not is_block for _l, _n, is_block, _a in steps)
+    )

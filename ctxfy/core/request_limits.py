@@ -57,7 +57,11 @@ def request_size(arguments: Mapping[str, object]) -> int:
         The characters of every name, plus those of every string value (or of the JSON text of
         any other value; strings inside lists count their characters).
     """
-    return sum(len(name) + _value_size(value) for name, value in arguments.items())
+    total = 0
+    for name, value in arguments.items():
+        # Strings, by far the most common value, skip the call.
+        total += len(name) + (len(value) if isinstance(value, str) else _value_size(value))
+    return total
 
 
 def _value_size(value: object) -> int:

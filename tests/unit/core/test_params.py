@@ -220,3 +220,25 @@ def test_a_required_value_made_only_of_invisible_characters_is_missing() -> None
     result = validate_arguments(PARAMS, {"objective": "\u200b\u2060\ufeff", "code": "\u200b"})
     assert rules(result.errors) == {("objective", "required")}
     assert "code" not in result.values
+
+
+@pytest.mark.parametrize("filler", ["a", "é", "e\u0301"])
+def test_the_length_limit_holds_at_the_boundary_for_ascii_and_non_ascii_text(filler: str) -> None:
+    spec = (ParamSpec("text", max_length=10),)
+    at_limit = validate_arguments(spec, {"text": filler * 10})
+    over = validate_arguments(spec, {"text": filler * 11})
+    assert at_limit.ok
+    assert at_limit.values["text"] == unicodedata.normalize("NFC", filler * 10)
+    assert rules(over.errors) == {("text", "max_length")}
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60).map("x".__add__))
+def test_ascii_values_and_their_non_ascii_twins_are_validated_alike(text: str) -> None:
+    params = (ParamSpec("objective", required=True), ParamSpec("tags", ParamType.STRING_LIST))
+    plain = validate_arguments(params, {"objective": text, "tags": [text]})
+    twin = validate_arguments(params, {"objective": "é" + text, "tags": ["é" + text]})
+    assert rules(plain.errors) == rules(twin.errors)
+    assert [e.rule for e in plain.errors] == [e.rule for e in twin.errors]
+    if plain.ok:
+        assert twin.values == {"objective": "é" + text, "tags": ("é" + text,)}
+        assert plain.values == {"objective": text, "tags": (text,)}

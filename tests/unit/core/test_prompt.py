@@ -2,6 +2,7 @@
 
 import re
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -102,3 +103,73 @@ def test_accepted_values_appear_only_inside_their_own_block(objective: str, doma
 @given(st.text())
 def test_escaping_leaves_no_delimiter_behind(text: str) -> None:
     assert not re.search(r"<\s*/?\s*user_input", escape_user_text(text), re.IGNORECASE)
+
+
+PLACEHOLDER_RE = re.compile(r"\{\{\s*(>\s*)?([a-z_][a-z0-9_]*)\s*\}\}")
+
+
+def reference_render(spec: PromptSpec, values: dict[str, object], blocks: dict[str, str]) -> str:
+    """Render line by line with no plan and no cache: what render_prompt must always equal."""
+    kept: list[str] = []
+    for line in spec.template.splitlines():
+        names = {m.group(2) for m in PLACEHOLDER_RE.finditer(line) if not m.group(1)}
+        if all(name in values for name in names) and (line.strip() or (kept and kept[-1])):
+            kept.append(line.rstrip())
+    template = "\n".join(kept).strip("\n")
+    out: list[str] = []
+    position = 0
+    used = False
+    for match in PLACEHOLDER_RE.finditer(template):
+        literal, position = template[position : match.start()], match.end()
+        if match.group(1):
+            out.append(literal + blocks[match.group(2)])
+            continue
+        used = True
+        literal = literal.rstrip(" \t")
+        literal += "\n" if literal and not literal.endswith("\n") else ""
+        value = values[match.group(2)]
+        text = "\n".join(f"- {v}" for v in value) if isinstance(value, list) else str(value)
+        out.append(f'{literal}<user_input name="{match.group(2)}">\n{escape_user_text(text)}\n')
+        out.append("</user_input>" + ("" if template.startswith("\n", position) else "\n"))
+    rendered = "".join([*out, template[position:]]).rstrip() + "\n"
+    return f"{DATA_NOTICE}\n\n{rendered}" if used else rendered
+
+
+LINES = st.sampled_from(
+    [
+        "", "  ", "Objective: {{objective}}", "{{domain}}", "  {{ objective }} and {{domain}}  ",
+        "{{> footer}}", "text {{> footer}}{{objective}}", "{{objective}}{{domain}}", "plain",
+        "{{items}}", "x\ry {{domain}}", "\t",
+    ]
+)  # fmt: skip
+
+
+@given(
+    st.lists(LINES, max_size=10).map("\n".join),
+    st.dictionaries(
+        st.sampled_from(["objective", "domain", "items"]),
+        st.text(max_size=20) | st.lists(st.text(max_size=5), max_size=2),
+        max_size=3,
+    ),
+)
+def test_rendering_equals_the_line_by_line_reference_every_time(
+    template: str, values: dict[str, object]
+) -> None:
+    spec = attrs.evolve(SPEC, template=template)
+    expected = reference_render(spec, values, BLOCKS)
+    assert render_prompt(spec, values, BLOCKS) == expected
+    assert render_prompt(spec, values, BLOCKS) == expected  # the second time comes from the cache
+
+
+def test_the_same_prompt_renders_each_set_of_present_values_on_its_own() -> None:
+    full = {"objective": "A", "domain": "B"}
+    first = render_prompt(SPEC, full, BLOCKS)
+    partial = render_prompt(SPEC, {"objective": "A"}, BLOCKS)
+    assert "Domain:" in first
+    assert "Domain:" not in partial
+    assert render_prompt(SPEC, full, BLOCKS) == first
+
+
+@given(st.text(alphabet=st.characters(exclude_characters="<")))
+def test_text_without_a_less_than_sign_is_returned_as_is(text: str) -> None:
+    assert escape_user_text(text) is text

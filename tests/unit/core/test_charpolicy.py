@@ -1,0 +1,51 @@
+"""The character policy's fast path for ASCII text agrees with its general path."""
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ctxfy.core.charpolicy import FieldError, clean_text
+
+ASCII_CONTROLS = [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)]
+ASCII_TEXT = st.text(alphabet=st.characters(max_codepoint=0x7F))
+POLICY_ORDER = ["control_character", "bidi_control", "tag_character"]
+TWIN = "é"  # precomposed, so it never combines with the ASCII character before it
+
+
+def rules(errors: list[FieldError]) -> list[str]:
+    return [e.rule for e in errors]
+
+
+@pytest.mark.parametrize("control", ASCII_CONTROLS)
+def test_each_ascii_control_is_rejected_like_its_non_ascii_twin(control: str) -> None:
+    ascii_text, ascii_errors = clean_text("f", f"a{control}b")
+    twin_text, twin_errors = clean_text("f", f"{TWIN}{control}b")
+    assert rules(ascii_errors) == rules(twin_errors) == ["control_character"]
+    assert (ascii_text, twin_text) == (f"a{control}b", f"{TWIN}{control}b")
+
+
+@pytest.mark.parametrize("allowed", ["\t", "\n", "\r", " ", "~", "plain text\r\nline two\t."])
+def test_tab_newline_and_printable_ascii_pass_the_fast_path_unchanged(allowed: str) -> None:
+    text, errors = clean_text("f", allowed)
+    assert errors == []
+    assert text is allowed
+
+
+@given(ASCII_TEXT)
+def test_ascii_text_and_its_non_ascii_twin_get_the_same_verdict(text: str) -> None:
+    ascii_text, ascii_errors = clean_text("f", text)
+    twin_text, twin_errors = clean_text("f", text + TWIN)
+    assert ascii_errors == twin_errors
+    assert twin_text == ascii_text + TWIN
+    assert ascii_text == text  # ASCII is already NFC and holds nothing to strip
+
+
+@given(ASCII_TEXT, st.sampled_from(["\u202e", "\u200b", "\U000e0041", "\x85", "e\u0301", "\u00ad"]))
+def test_non_ascii_suspects_after_ascii_text_take_the_general_path(text: str, suspect: str) -> None:
+    cleaned, errors = clean_text("f", text + suspect)
+    found = set(rules(clean_text("f", text)[1]) + rules(clean_text("f", suspect)[1]))
+    assert rules(errors) == [rule for rule in POLICY_ORDER if rule in found]
+    stripped = (text + suspect).replace("\u200b", "").replace("\u00ad", "")
+    assert cleaned == unicodedata.normalize("NFC", stripped)
