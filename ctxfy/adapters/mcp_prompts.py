@@ -9,6 +9,7 @@ from fastmcp.prompts import Prompt, PromptArgument, PromptResult
 from fastmcp.resources import TextResource
 from pydantic import ConfigDict, Field
 
+from ctxfy.adapters.component_lookup import prevalidated_values
 from ctxfy.adapters.mcp_errors import invalid_params
 from ctxfy.core.catalog import PromptCatalog
 from ctxfy.core.params import ParamSpec, ParamType, validate_arguments
@@ -36,7 +37,8 @@ class SpecPrompt(Prompt):
 
     Arguments are validated by the core validator before rendering, so the prompt is safe
     even in a server without :class:`RequestValidationMiddleware`; invalid arguments raise
-    a JSON-RPC ``-32602`` error listing every problem.
+    a JSON-RPC ``-32602`` error listing every problem. When that middleware has already
+    validated exactly these arguments in this request, its values are used instead.
 
     Example:
         ```python
@@ -79,10 +81,13 @@ class SpecPrompt(Prompt):
 
     async def render(self, arguments: dict[str, Any] | None = None) -> PromptResult:
         """Validate ``arguments`` and render the prompt as one user message."""
-        result = validate_arguments(self.spec.params, arguments)
-        if not result.ok:
-            raise invalid_params(result.errors)
-        text = render_prompt(self.spec, result.values, self.blocks)
+        values = prevalidated_values(self.spec, arguments)
+        if values is None:
+            result = validate_arguments(self.spec.params, arguments)
+            if not result.ok:
+                raise invalid_params(result.errors)
+            values = result.values
+        text = render_prompt(self.spec, values, self.blocks)
         return PromptResult(text, description=self.spec.description)
 
 

@@ -11,6 +11,7 @@ from fastmcp.tools import Tool, ToolResult
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field, SkipValidation
 
+from ctxfy.adapters.component_lookup import prevalidated_values
 from ctxfy.adapters.llm_mcp import choose_llm
 from ctxfy.adapters.logging import note_llm_model
 from ctxfy.adapters.mcp_errors import invalid_tool_result
@@ -64,6 +65,8 @@ class SpecTool(Tool):
     The JSON Schema clients see comes from the declaration, and arguments are validated by
     the core validator before :meth:`execute` runs; invalid arguments give an ``isError``
     result listing every problem (see :func:`~ctxfy.adapters.mcp_errors.invalid_tool_result`).
+    When :class:`~ctxfy.adapters.validation.RequestValidationMiddleware` has already
+    validated exactly these arguments in this request, its values are used instead.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -83,10 +86,13 @@ class SpecTool(Tool):
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         """Validate ``arguments`` then call :meth:`execute`."""
-        result = validate_arguments(self.spec.params, arguments)
-        if not result.ok:
-            return invalid_tool_result(result.errors)
-        data = await self.execute(result.values)
+        values = prevalidated_values(self.spec, arguments)
+        if values is None:
+            result = validate_arguments(self.spec.params, arguments)
+            if not result.ok:
+                return invalid_tool_result(result.errors)
+            values = result.values
+        data = await self.execute(values)
         return ToolResult(structured_content=data)
 
     async def execute(self, values: Mapping[str, object]) -> dict[str, Any]:

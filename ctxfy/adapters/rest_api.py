@@ -13,6 +13,10 @@ argument validation and injection screening, request-log target and metrics. In 
 chain's refusals become problems (:mod:`ctxfy.adapters.rest_errors`). Each request is
 counted once against the key's rate limit, in the same bucket as its MCP requests; one
 refused at this edge (bad JSON, wrong JSON type, too large) is counted here instead.
+
+The façade looks the prompt or tool up once, to know the scope it needs, inside a
+:func:`~ctxfy.adapters.component_lookup.request_scope`: the chain's scope check and
+validator reuse that lookup, and the component reuses the validator's values.
 """
 
 import json
@@ -33,6 +37,7 @@ from ctxfy.adapters.component_docs import (
     type_errors,
     wire_arguments,
 )
+from ctxfy.adapters.component_lookup import find_prompt, find_tool, request_scope
 from ctxfy.adapters.problems import problem_response
 from ctxfy.adapters.ratelimit import RATE_LIMIT_DECISION, KeyRateLimiter, rate_limit_headers
 from ctxfy.adapters.rest_errors import invalid_arguments, problem_for, tool_error_problem
@@ -233,8 +238,13 @@ class RestApi:
 
     async def get_prompt(self, request: Request) -> Response:
         """``POST /v1/prompts/{name}``: render a prompt, as MCP ``prompts/get`` does."""
+        # One lookup for the whole request: the chain's middleware reuses this one.
+        with request_scope(self._mcp):
+            return await self._get_prompt(request)
+
+    async def _get_prompt(self, request: Request) -> Response:
         name = request.path_params["name"]
-        prompt = await self._mcp.get_prompt(name)
+        prompt = await find_prompt(self._mcp, None, name)
         scope = self._check.required(prompt) if prompt is not None else Scope.READ
         refusal, _ = await self._guard(scope).admit(request)
         if refusal is not None:
@@ -276,8 +286,12 @@ class RestApi:
 
     async def call_tool(self, request: Request) -> Response:
         """``POST /v1/tools/{name}``: call a tool; answer its structured result."""
+        with request_scope(self._mcp):
+            return await self._call_tool(request)
+
+    async def _call_tool(self, request: Request) -> Response:
         name = request.path_params["name"]
-        tool = await self._mcp.get_tool(name)
+        tool = await find_tool(self._mcp, None, name)
         scope = self._check.required(tool) if tool is not None else Scope.READ
         refusal, _ = await self._guard(scope).admit(request)
         if refusal is not None:

@@ -13,25 +13,36 @@ every ``/mcp`` request has a token, because FastMCP answers 401 before MCP sees 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import mcp.types as mt
+from fastmcp import FastMCP
 from fastmcp.exceptions import AuthorizationError
-from fastmcp.prompts.base import PromptResult
+from fastmcp.prompts.base import Prompt, PromptResult
 from fastmcp.resources.base import ResourceResult
 from fastmcp.server.auth import AuthContext
+from fastmcp.server.auth.authorization import run_auth_checks
+from fastmcp.server.context import Context, _current_transport
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import AuthMiddleware, CallNext, MiddlewareContext
-from fastmcp.tools.base import ToolResult
+from fastmcp.tools.base import Tool, ToolResult
 from fastmcp.utilities.components import FastMCPComponent
+from fastmcp.utilities.versions import VersionSpec
+from loguru import logger
 
 from ctxfy.adapters.audit import AuditEvent, AuditLog
+from ctxfy.adapters.component_lookup import find_prompt, find_tool, requested_version
 from ctxfy.core.keys import Scope
 
 __all__ = ["DEFAULT_TAG_SCOPES", "ScopeAuthMiddleware", "ScopeCheck"]
 
 #: ctxfy's scope map: tag → scope needed; untagged components need ``read``.
 DEFAULT_TAG_SCOPES: Mapping[str, Scope] = {"llm": Scope.WRITE, "admin": Scope.ADMIN}
+
+_C = TypeVar("_C", Prompt, Tool)
+_NamedParams = TypeVar("_NamedParams", mt.GetPromptRequestParams, mt.CallToolRequestParams)
+_Finder = Callable[[FastMCP[Any], Context | None, str, VersionSpec | None], Awaitable[_C | None]]
 
 
 class ScopeCheck:
@@ -75,6 +86,12 @@ class ScopeAuthMiddleware(AuthMiddleware):
     List results are filtered silently; a refused call, read or prompt render writes an
     ``auth.scope_denied`` audit event naming the key id and the scope needed.
 
+    Tool calls and prompt renders are checked with the steps of FastMCP's own
+    ``AuthMiddleware`` (no check over stdio; refused when the request has no FastMCP
+    context; "not found or not authorized" for a component the request cannot see), but
+    the component is looked up through :mod:`~ctxfy.adapters.component_lookup`, so the
+    other ctxfy layers of the same request reuse it instead of looking it up again.
+
     Args:
         check: The scope rule (ctxfy's default map when omitted).
         audit: Where refusals are recorded.
@@ -112,13 +129,14 @@ class ScopeAuthMiddleware(AuthMiddleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         """Refuse tools the key's scope does not cover."""
+        name = context.message.name
         try:
-            return await super().on_call_tool(context, call_next)
+            if _current_transport.get() != "stdio":
+                tool = await self._find(context, find_tool, "tool", name)
+                await self._authorize(tool, "tool", name)
+            return await call_next(context)
         except AuthorizationError:
-            server = context.fastmcp_context
-            name = context.message.name
-            tool = await server.fastmcp.get_tool(name) if server is not None else None
-            await self._denied(tool, "tool", name)
+            await self._denied(await self._found(context, find_tool), "tool", name)
             raise
 
     async def on_get_prompt(
@@ -127,14 +145,55 @@ class ScopeAuthMiddleware(AuthMiddleware):
         call_next: CallNext[mt.GetPromptRequestParams, PromptResult],
     ) -> PromptResult:
         """Refuse prompts the key's scope does not cover."""
+        name = context.message.name
         try:
-            return await super().on_get_prompt(context, call_next)
+            if _current_transport.get() != "stdio":
+                prompt = await self._find(context, find_prompt, "prompt", name)
+                await self._authorize(prompt, "prompt", name)
+            return await call_next(context)
         except AuthorizationError:
-            server = context.fastmcp_context
-            name = context.message.name
-            prompt = await server.fastmcp.get_prompt(name) if server is not None else None
-            await self._denied(prompt, "prompt", name)
+            await self._denied(await self._found(context, find_prompt), "prompt", name)
             raise
+
+    @staticmethod
+    async def _find(
+        context: MiddlewareContext[_NamedParams],
+        find: _Finder[_C],
+        kind: str,
+        name: str,
+    ) -> _C:
+        # The same steps as FastMCP's AuthMiddleware (whose stdio test, on the private
+        # ``_current_transport``, the hooks above repeat), through the request's memo.
+        fastmcp = context.fastmcp_context
+        if fastmcp is None:
+            logger.warning(
+                "ScopeAuthMiddleware: fastmcp_context is None for {} {!r}; denying access",
+                kind,
+                name,
+            )
+            raise AuthorizationError(f"Authorization failed for {kind} '{name}': missing context")
+        version = requested_version(context.message.meta)
+        component = await find(fastmcp.fastmcp, fastmcp, name, version)
+        if component is None:
+            raise AuthorizationError(
+                f"Authorization failed for {kind} '{name}': not found or not authorized"
+            )
+        return component
+
+    async def _authorize(self, component: FastMCPComponent, kind: str, name: str) -> None:
+        ctx = AuthContext(token=get_access_token(), component=component)
+        if not await run_auth_checks(self.auth, ctx):
+            raise AuthorizationError(
+                f"Authorization failed for {kind} '{name}': insufficient permissions"
+            )
+
+    @staticmethod
+    async def _found(context: MiddlewareContext[_NamedParams], find: _Finder[_C]) -> _C | None:
+        fastmcp = context.fastmcp_context
+        if fastmcp is None:
+            return None
+        version = requested_version(context.message.meta)
+        return await find(fastmcp.fastmcp, fastmcp, context.message.name, version)
 
     async def on_read_resource(
         self,

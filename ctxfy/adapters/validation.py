@@ -24,6 +24,12 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
 from loguru import logger
 
+from ctxfy.adapters.component_lookup import (
+    find_prompt,
+    find_tool,
+    requested_version,
+    validated_arguments,
+)
 from ctxfy.adapters.mcp_errors import invalid_params, invalid_tool_result
 from ctxfy.adapters.mcp_prompts import SpecPrompt
 from ctxfy.adapters.mcp_tools import SpecTool
@@ -128,7 +134,8 @@ def _param_from_schema(name: str, prop: dict[str, Any], required: bool) -> Param
 
 def _cleaned(arguments: Mapping[str, Any], values: Mapping[str, object]) -> dict[str, Any]:
     # Pass on the normalised strings; integers and JSON-string lists stay as sent, so that
-    # FastMCP (or a SpecPrompt, which validates again) converts them as it always does.
+    # FastMCP converts them as it always does (a SpecPrompt or SpecTool reuses the values
+    # validated here instead, see ``validated_arguments``).
     out = dict(arguments)
     for name, value in values.items():
         if isinstance(value, str):
@@ -145,7 +152,11 @@ class RequestValidationMiddleware(Middleware):
     every problem (``{field, rule, message}``); invalid tool arguments return an ``isError``
     result with the same list in ``structuredContent.errors`` (MCP 2025-11-25, SEP-1303:
     tool input errors are execution errors the model can correct). Accepted string values
-    are passed on normalised (NFC, invisible characters stripped).
+    are passed on normalised (NFC, invisible characters stripped), and ctxfy's own
+    components (``SpecPrompt``, ``SpecTool``) use the values validated here instead of
+    validating them again. The prompt or tool is looked up once per request, shared with
+    :class:`~ctxfy.adapters.scopes.ScopeAuthMiddleware` (see
+    :mod:`~ctxfy.adapters.component_lookup`).
 
     Args:
         limits: The request-level limits (default: 32 arguments, 262,144 characters).
@@ -197,17 +208,23 @@ class RequestValidationMiddleware(Middleware):
         call_next: CallNext[mt.GetPromptRequestParams, PromptResult],
     ) -> PromptResult:
         """Validate and screen the arguments of ``prompts/get``."""
-        server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
+        fastmcp = context.fastmcp_context
         name = context.message.name
-        prompt = await server.get_prompt(name) if server else None
+        prompt = None
+        if fastmcp is not None:
+            version = requested_version(context.message.meta)
+            prompt = await find_prompt(fastmcp.fastmcp, fastmcp, name, version)
         if prompt is None:
             return await call_next(context)
         arguments: dict[str, Any] = dict(context.message.arguments or {})
-        errors, cleaned = self._check(name, prompt_params(prompt), arguments)
+        errors, cleaned, values = self._check(name, prompt_params(prompt), arguments)
         if errors:
             raise invalid_params(errors)
         message = context.message.model_copy(update={"arguments": cleaned})
-        return await call_next(context.copy(message=message))
+        if not isinstance(prompt, SpecPrompt):
+            return await call_next(context.copy(message=message))
+        with validated_arguments(prompt.spec, cleaned, values):
+            return await call_next(context.copy(message=message))
 
     async def on_call_tool(
         self,
@@ -215,22 +232,28 @@ class RequestValidationMiddleware(Middleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         """Validate and screen the arguments of ``tools/call``."""
-        server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
+        fastmcp = context.fastmcp_context
         name = context.message.name
-        tool = await server.get_tool(name) if server else None
+        tool = None
+        if fastmcp is not None:
+            version = requested_version(context.message.meta)
+            tool = await find_tool(fastmcp.fastmcp, fastmcp, name, version)
         if tool is None:
             return await call_next(context)
         arguments: dict[str, Any] = dict(context.message.arguments or {})
-        errors, cleaned = self._check(name, tool_params(tool), arguments)
+        errors, cleaned, values = self._check(name, tool_params(tool), arguments)
         if errors:
             return invalid_tool_result(errors)
         message = context.message.model_copy(update={"arguments": cleaned})
-        return await call_next(context.copy(message=message))
+        if not isinstance(tool, SpecTool):
+            return await call_next(context.copy(message=message))
+        with validated_arguments(tool.spec, cleaned, values):
+            return await call_next(context.copy(message=message))
 
     def _check(
         self, target: str, params: tuple[ParamSpec, ...] | None, arguments: dict[str, Any]
-    ) -> tuple[tuple[FieldError, ...], dict[str, Any]]:
-        """Return the errors that refuse the request, and the arguments to pass on."""
+    ) -> tuple[tuple[FieldError, ...], dict[str, Any], Mapping[str, object]]:
+        """Return the errors that refuse the request, the arguments to pass on and their values."""
         if params is None:
             errors = check_request_limits(arguments, self.limits)
             values: Mapping[str, object] = arguments
@@ -239,15 +262,15 @@ class RequestValidationMiddleware(Middleware):
             errors, values = result.errors, result.values
         if errors:
             self._count_rejection(errors)
-            return errors, arguments
+            return errors, arguments, values
         report = detect_injection(values)
         for finding in report.findings:
             self._flag(finding, target)
         if report.flagged and self.injection_policy == "reject":
             errors = report.errors()
             self._count_rejection(errors)
-            return errors, arguments
-        return (), _cleaned(arguments, values)
+            return errors, arguments, values
+        return (), _cleaned(arguments, values), values
 
     def _count_rejection(self, errors: tuple[FieldError, ...]) -> None:
         if self._metrics is not None:
