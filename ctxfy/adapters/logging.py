@@ -5,39 +5,40 @@ Every line, including audit events and library logs routed from the standard
 ``logging`` module, picks up the current :class:`RequestContext` (request id, key id,
 LLM model) and the current OpenTelemetry span ids.
 
-Lines never block the event loop: the sink renders the line in the caller (cheap) and
-hands it to an unbounded in-process queue that one writer thread drains to the stream
-every 50 ms. Nothing is dropped; removing the sink (the undo function, or loguru's own
-``atexit`` hook) drains the queue before returning. This is preferred to loguru's
-``enqueue=True``, which pickles every record through a multiprocessing pipe that blocks
-when full. The writer wakes on a timer, not on each line: waking a thread per line cost a
-GIL hand-off per request, measured at about 300 µs of CPU per request on two cores
-(``docs/performance.md``).
+Lines never block the event loop: :class:`BackgroundLineWriter` (in
+``ctxfy.adapters.log_writer``, re-exported here) renders them in the caller and writes
+them from a background thread. The request context and its helpers live in
+``ctxfy.adapters.request_context`` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import logging
-import queue
 import sys
-import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
-from datetime import UTC
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, TextIO
 
-import attrs
 from loguru import logger
 from opentelemetry import trace
 
+from ctxfy.adapters.log_writer import BackgroundLineWriter
+from ctxfy.adapters.request_context import (
+    RequestContext,
+    bind_request,
+    current_request,
+    current_request_id,
+    note_key_id,
+    note_llm_model,
+    reset_request,
+)
 from ctxfy.core.telemetry import REQUEST_LOG_FIELDS
 
 if TYPE_CHECKING:
-    from loguru import Message, Record
-    from opentelemetry.context import Context
+    from loguru import Record
 
 __all__ = [
     "DEFAULT_QUIET_LOGGERS",
@@ -74,110 +75,41 @@ DEFAULT_QUIET_LOGGERS: Mapping[str, str] = {
 _REROUTED_LOGGERS = ("fastmcp", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
-@attrs.define(eq=False)
-class RequestContext:
-    """What the request being served has established so far; read by every log line.
+class _UtcTimestamp:
+    """Write a record's time as ISO 8601 UTC with milliseconds (``...T12:00:00.123Z``).
 
-    Mutable on purpose: one object is shared by the HTTP middleware, the MCP
-    middleware and any task they spawn, so a value noted deep inside (the LLM model,
-    the key id) reaches the request line written at the end.
-
-    Attributes:
-        request_id: The adopted or generated request id.
-        transport: ``http``, ``streamable-http``, ``stdio`` or ``memory``.
-        key_id: The API key's public id once authenticated (never the secret).
-        llm_model: The model that answered the last LLM call, if any.
-        trace_id: The 32-hex-digit trace id of the request's span, if any.
-        span_id: The 16-hex-digit id of the request's span, if any.
-        target: The prompt, tool or resource addressed, once known.
-        mcp_endpoint: ``True`` for HTTP requests to the MCP endpoint.
-        logged: ``True`` once the request line is written.
-        finished: ``True`` once the request is over; tasks that inherited the context
-            (an MCP session's task inherits its first request's) then stop using it.
-        otel_context: The OpenTelemetry context holding the request's span.
+    The same text as ``moment.astimezone(UTC).isoformat(timespec="milliseconds")`` with
+    ``Z`` for ``+00:00``, at half the cost: the date and time of day are formatted once
+    per second and reused for every line written within it.
     """
 
-    request_id: str
-    transport: str | None = None
-    key_id: str | None = None
-    llm_model: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    target: str | None = None
-    mcp_endpoint: bool = False
-    logged: bool = False
-    finished: bool = False
-    otel_context: Context | None = None
+    def __init__(self) -> None:
+        self._last: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+    def __call__(self, moment: datetime) -> str:
+        # Offsets are whole seconds, so the sub-second part is the moment's own.
+        second = int(moment.timestamp() // 1)
+        last = self._last  # one tuple, read and replaced whole: safe across threads
+        if last[0] != second:
+            utc = time.gmtime(second)
+            last = (
+                second,
+                f"{utc.tm_year:04d}-{utc.tm_mon:02d}-{utc.tm_mday:02d}"
+                f"T{utc.tm_hour:02d}:{utc.tm_min:02d}:{utc.tm_sec:02d}",
+            )
+            self._last = last
+        return f"{last[1]}.{moment.microsecond // 1000:03d}Z"
 
 
-_CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
-    "ctxfy_request", default=None
-)
-
-
-def current_request() -> RequestContext | None:
-    """Return the context of the request being served, or ``None`` outside requests."""
-    context = _CURRENT.get()
-    return None if context is None or context.finished else context
-
-
-def current_request_id() -> str | None:
-    """Return the id of the request being served, or ``None`` outside requests.
-
-    Example:
-        ```python
-        audit = AuditLog(request_id=current_request_id)
-        ```
-    """
-    context = current_request()
-    return None if context is None else context.request_id
-
-
-def bind_request(context: RequestContext) -> contextvars.Token[RequestContext | None]:
-    """Make ``context`` current; pass the token to :func:`reset_request` afterwards."""
-    return _CURRENT.set(context)
-
-
-def reset_request(token: contextvars.Token[RequestContext | None]) -> None:
-    """Undo the matching :func:`bind_request`."""
-    _CURRENT.reset(token)
-
-
-def note_llm_model(model: str) -> None:
-    """Record the model that answered an LLM call, for the request's ``llm_model`` field.
-
-    The LLM adapter calls this after each call; outside a request it does nothing.
-
-    Args:
-        model: The model name the sampling handler or provider reported.
-
-    Example:
-        ```python
-        step = await ctx.sample_step("Draft a context stack")
-        note_llm_model(step.response.model)
-        ```
-    """
-    context = current_request()
-    if context is not None:
-        context.llm_model = model
-
-
-def note_key_id(key_id: str) -> None:
-    """Record the authenticated API key's public id for the request's ``key_id`` field.
-
-    Args:
-        key_id: The key's id; never the secret.
-    """
-    context = current_request()
-    if context is not None:
-        context.key_id = key_id
+_utc_timestamp = _UtcTimestamp()
+_BLANK_FIELDS: dict[str, object] = dict.fromkeys(REQUEST_LOG_FIELDS)
+# Built once: json.dumps with options builds a new encoder for every line.
+_JSON_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 def _log_fields(record: Record) -> dict[str, object]:
-    fields: dict[str, object] = dict.fromkeys(REQUEST_LOG_FIELDS)
-    fields["timestamp"] = (
-        record["time"].astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    fields = _BLANK_FIELDS.copy()  # schema order, every field present
+    fields["timestamp"] = _utc_timestamp(record["time"])
     fields["level"] = record["level"].name
     fields["message"] = record["message"]
     context = current_request()
@@ -190,13 +122,16 @@ def _log_fields(record: Record) -> dict[str, object]:
         fields["trace_id"] = context.trace_id
         fields["span_id"] = context.span_id
     span = trace.get_current_span()
-    span_context = span.get_span_context()
     # Only a live span: a task may have inherited one that ended with another request.
-    if span.is_recording() and span_context.is_valid:
-        fields["trace_id"] = trace.format_trace_id(span_context.trace_id)
-        fields["span_id"] = trace.format_span_id(span_context.span_id)
+    # Without a tracer provider every span is a non-recording one, and this stops here.
+    if span.is_recording():
+        span_context = span.get_span_context()
+        if span_context.is_valid:
+            fields["trace_id"] = trace.format_trace_id(span_context.trace_id)
+            fields["span_id"] = trace.format_span_id(span_context.span_id)
     fields.update(record["extra"])
-    fields.setdefault("logger", record["name"])
+    if "logger" not in fields:
+        fields["logger"] = record["name"]
     exception = record["exception"]
     if exception is not None and exception.type is not None:
         fields["exception"] = "".join(
@@ -214,7 +149,7 @@ def render_json(record: Record) -> str:
     Returns:
         The JSON text; values that JSON cannot hold are written with ``str``.
     """
-    return json.dumps(_log_fields(record), default=str, ensure_ascii=False)
+    return _JSON_ENCODER.encode(_log_fields(record))
 
 
 _CONSOLE_FIELDS = (
@@ -248,68 +183,6 @@ def render_console(record: Record) -> str:
     if "exception" in fields:
         line = f"{line}\n{fields['exception']}"
     return line
-
-
-class BackgroundLineWriter:
-    """A loguru sink that renders in the caller and writes from a background thread.
-
-    The thread writes whatever is queued every ``interval`` seconds (and once more when
-    stopped); queuing a line never wakes it.
-
-    Args:
-        stream: Where lines go (``sys.stdout`` in production).
-        render: Turns a record into one line of text (without the newline).
-        interval: Seconds between writes; a line reaches the stream at most this late.
-
-    Example:
-        ```python
-        writer = BackgroundLineWriter(sys.stdout, render_json)
-        handler_id = logger.add(writer, format="{message}")
-        logger.remove(handler_id)  # drains the queue and stops the thread
-        ```
-    """
-
-    def __init__(
-        self, stream: TextIO, render: Callable[[Record], str], *, interval: float = 0.05
-    ) -> None:
-        self._stream = stream
-        self._render = render
-        self._interval = interval
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = threading.Thread(
-            target=self._drain, name="ctxfy-log-writer", daemon=True
-        )
-        self._thread.start()
-
-    def write(self, message: Message) -> None:
-        """Render ``message.record`` and queue the line; never blocks on I/O."""
-        self._queue.put(self._render(message.record) + "\n")
-
-    def stop(self) -> None:
-        """Write every queued line, flush, and end the thread (loguru calls this on remove)."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            thread.join()
-
-    def _drain(self) -> None:
-        while True:
-            stopping = self._stopping.wait(self._interval)
-            lines: list[str] = []
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    lines.append(self._queue.get_nowait())
-            if lines:
-                try:
-                    self._stream.write("".join(lines))
-                    self._stream.flush()
-                except (OSError, ValueError):  # pragma: no cover - stdout closed: nowhere to write
-                    pass
-            if stopping:
-                return
 
 
 class InterceptHandler(logging.Handler):

@@ -21,7 +21,7 @@ import anyio.to_thread
 import attrs
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import MeterProvider as MeterProviderApi
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import (
@@ -243,6 +243,9 @@ def build_prometheus_metrics(
         metric_readers=[reader],
         views=list(metric_views() if views is None else views),
         resource=Resource.create({"service.name": service_name, "service.version": __version__}),
+        # The Prometheus exporter drops exemplars: sampling them (for every measurement
+        # made inside a sampled trace) would only cost time.
+        exemplar_filter=AlwaysOffExemplarFilter(),
     )
     if process_metrics:
         ProcessCollector(registry=registry)

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import time
-import uuid
 from collections.abc import Collection, Mapping
-from http import HTTPStatus
 from typing import Any
 
 from fastmcp.exceptions import NotFoundError, ToolError
@@ -35,7 +34,7 @@ from mcp.server.lowlevel.server import request_ctx
 from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ctxfy.adapters.logging import (
@@ -52,6 +51,8 @@ from ctxfy.core.telemetry import (
     NullMetricsRecorder,
     TargetKind,
     argument_log_value,
+    http_log_level,
+    http_status_name,
     json_rpc_error_type,
     valid_request_id,
 )
@@ -66,15 +67,24 @@ __all__ = [
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower()
 _STATE_KEY = "ctxfy.request"
 _IN_MCP_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "ctxfy_in_mcp_request", default=False
 )
 
 
+# The version and variant bits of a random (version 4) UUID.
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
+_UUID4_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+
+
 def new_request_id() -> str:
-    """Return a fresh request id (32 hex digits)."""
-    return uuid.uuid4().hex
+    """Return a fresh request id: a random (version 4) UUID as 32 hex digits.
+
+    The same ids as ``uuid.uuid4().hex``, without building a ``UUID`` object.
+    """
+    return f"{int.from_bytes(os.urandom(16)) & _UUID4_MASK | _UUID4_BITS:032x}"
 
 
 def _http_record() -> RequestContext | None:
@@ -295,8 +305,13 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        incoming = headers.get(REQUEST_ID_HEADER)
+        # One pass over the raw headers (names are lower case in ASGI); the first of
+        # repeated headers wins, as with Starlette's Headers.get.
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])
+        }
+        incoming = headers.get(_REQUEST_ID_KEY)
         request_id = incoming if incoming and valid_request_id(incoming) else new_request_id()
         method, path = scope["method"], scope["path"]
         quiet = path in self._quiet_paths
@@ -380,7 +395,7 @@ class RequestContextMiddleware:
             token = getattr(scope.get("user"), "access_token", None)
             record.key_id = getattr(token, "client_id", None)
         if error_type is None and status >= 400:
-            error_type = _status_name(status)
+            error_type = http_status_name(status)
         logger.bind(
             event="http.request",
             method=f"{method} {path}",
@@ -388,20 +403,5 @@ class RequestContextMiddleware:
             error_type=error_type,
             latency_ms=round(duration_s * 1000, 3),
             http_status=status,
-        ).log(_http_level(status, quiet=quiet), f"{method} {path} -> {status}")
+        ).log(http_log_level(status, quiet=quiet), f"{method} {path} -> {status}")
         record.logged = True
-
-
-def _http_level(status: int, *, quiet: bool) -> str:
-    if quiet:
-        return "DEBUG"
-    if status >= 500:
-        return "ERROR"
-    return "WARNING" if status >= 400 else "INFO"
-
-
-def _status_name(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
-    except ValueError:
-        return f"http_{status}"

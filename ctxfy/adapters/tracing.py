@@ -7,6 +7,8 @@ is set, exporting over OTLP/HTTP (extra ``otlp``). FastMCP does not read the
 ``traceparent`` HTTP header; ctxfy's ``RequestContextMiddleware`` does, with
 :func:`http_server_span`, and the MCP middleware re-enters that context so FastMCP's
 spans become its children, even in stateful sessions whose handlers run in another task.
+Without a tracer provider it only makes the incoming span current: no tracer is looked up
+and no no-op span is started per request (:func:`tracing_enabled`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "build_tracer_provider",
     "configure_tracing",
     "http_server_span",
+    "tracing_enabled",
 ]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -157,9 +160,41 @@ def http_server_span(
         finally:
             otel_context.detach(token)
         return
+    if not tracing_enabled(tracer_provider):
+        # What the no-op tracer's start_as_current_span does, without a tracer per request:
+        # the "span" is the incoming one (or the invalid span), made current.
+        span = trace.get_current_span(parent)
+        if not isinstance(span, trace.NonRecordingSpan):
+            span = trace.NonRecordingSpan(span.get_span_context())
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield span
+        finally:
+            otel_context.detach(token)
+        return
     tracer = trace.get_tracer("ctxfy", __version__, tracer_provider)
     attributes = {"http.request.method": method, "url.path": path}
     with tracer.start_as_current_span(
         method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
     ) as span:
         yield span
+
+
+def tracing_enabled(tracer_provider: trace.TracerProvider | None = None) -> bool:
+    """Tell whether spans started through ``tracer_provider`` can be recorded.
+
+    Args:
+        tracer_provider: A provider, or ``None`` for the global one.
+
+    Returns:
+        ``False`` for the API's no-op provider and for the global proxy before a real
+        provider is set (no ``configure_tracing``); ``True`` otherwise.
+
+    Example:
+        >>> tracing_enabled(trace.NoOpTracerProvider())
+        False
+    """
+    if tracer_provider is None or isinstance(tracer_provider, trace.ProxyTracerProvider):
+        # The proxy hands out real tracers once a global provider is set: ask it again.
+        tracer_provider = trace.get_tracer_provider()
+    return not isinstance(tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)

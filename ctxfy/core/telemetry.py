@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Literal, Protocol
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "NullMetricsRecorder",
     "TargetKind",
     "argument_log_value",
+    "http_log_level",
+    "http_status_name",
     "json_rpc_error_type",
     "parse_argument_logging",
     "valid_request_id",
@@ -116,6 +119,46 @@ def json_rpc_error_type(code: int) -> str:
         ('invalid_params', 'jsonrpc_7')
     """
     return _JSON_RPC_ERRORS.get(code, f"jsonrpc_{code}")
+
+
+def http_status_name(status: int) -> str:
+    """Name an HTTP error status for the ``error_type`` field of ``http.request`` lines.
+
+    Args:
+        status: The response status code.
+
+    Returns:
+        The reason phrase in snake case, or ``http_<status>`` for an unregistered code.
+
+    Example:
+        >>> http_status_name(429), http_status_name(599)
+        ('too_many_requests', 'http_599')
+    """
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return f"http_{status}"
+
+
+def http_log_level(status: int, *, quiet: bool = False) -> str:
+    """Choose the level of an ``http.request`` line.
+
+    Args:
+        status: The response status code.
+        quiet: The path is a quiet one (health probes): always ``DEBUG``.
+
+    Returns:
+        ``DEBUG`` when quiet, else ``ERROR`` for 5xx, ``WARNING`` for 4xx, ``INFO`` below.
+
+    Example:
+        >>> http_log_level(200), http_log_level(404), http_log_level(200, quiet=True)
+        ('INFO', 'WARNING', 'DEBUG')
+    """
+    if quiet:
+        return "DEBUG"
+    if status >= 500:
+        return "ERROR"
+    return "WARNING" if status >= 400 else "INFO"
 
 
 def parse_argument_logging(text: str) -> ArgumentLogging:
