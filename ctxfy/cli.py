@@ -134,7 +134,13 @@ def _serve(settings: Settings) -> int:
             f"{settings.mcp_path}",
             file=sys.stderr,
         )
-        serve(app, host=settings.host, port=settings.port, grace_s=settings.shutdown_grace_s)
+        serve(
+            app,
+            host=settings.host,
+            port=settings.port,
+            grace_s=settings.shutdown_grace_s,
+            header_timeout_s=settings.header_timeout_s,
+        )
         return 0
     finally:
         metrics.shutdown()

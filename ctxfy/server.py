@@ -19,6 +19,7 @@ from ctxfy.adapters.audit import AuditEvent, AuditLog
 from ctxfy.adapters.auth import ApiKeyVerifier
 from ctxfy.adapters.body_limit import BodyLimitMiddleware
 from ctxfy.adapters.health import ReadinessCheck, add_health_routes
+from ctxfy.adapters.health_fastpath import LivenessProbeMiddleware
 from ctxfy.adapters.http_security import (
     SecurityHeadersMiddleware,
     cors_middleware,
@@ -263,14 +264,16 @@ def build_http_app(
 ) -> Starlette:
     """Return the ASGI application serving ``mcp`` over streamable HTTP.
 
-    Layers, outermost first: request context (request id, one log line per HTTP request,
-    HTTP metrics), security headers, request-body limits (413, 408), CORS (only when
-    configured), FastMCP's Host/Origin validation and API-key authentication, then the
-    routes.
+    Layers, outermost first: the liveness fast path (plain ``GET /health`` probes are
+    answered there; left out when ``settings.log_health_checks`` asks for the full
+    treatment), request context (request id, one log line per HTTP request, HTTP metrics),
+    security headers, request-body limits (413, 408), CORS (only when configured), FastMCP's
+    Host/Origin validation and API-key authentication, then the routes.
 
     Args:
         mcp: A server from :func:`build_server`.
-        settings: The configuration (path, stateless mode, JSON responses, allow-lists).
+        settings: The configuration (path, stateless mode, JSON responses, allow-lists,
+            body limits).
         metrics: The recorder for HTTP metrics: pass the one given to :func:`build_server`.
     """
     cors = cors_middleware(settings.cors_origins)
@@ -283,12 +286,22 @@ def build_http_app(
             settings.allowed_hosts, [*settings.allowed_origins, *settings.cors_origins]
         ),
     )
-    app.add_middleware(BodyLimitMiddleware)  # 413 / 408 before anything reads the body
+    recorder = _recorder(metrics) if metrics is not None else None
+    # 413 / 408 before anything reads the body
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+    )
     app.add_middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age)
     app.add_middleware(
         RequestContextMiddleware,
-        metrics=_recorder(metrics) if metrics is not None else None,
+        metrics=recorder,
         mcp_path=settings.mcp_path,
         quiet_paths=() if settings.log_health_checks else ("/health", "/ready"),
     )
+    if not settings.log_health_checks:
+        app.add_middleware(
+            LivenessProbeMiddleware, metrics=recorder, hsts_max_age=settings.hsts_max_age
+        )
     return app

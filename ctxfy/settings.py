@@ -147,6 +147,12 @@ class Settings:
         cors_origins: Origins allowed by CORS; CORS is off when empty (``CTXFY_CORS_ORIGINS``).
         hsts_max_age: Send ``Strict-Transport-Security`` with this max-age
             (``CTXFY_HSTS_MAX_AGE``), for deployments behind TLS.
+        max_body_bytes: Largest request body accepted, in bytes; larger ones get ``413``
+            (``CTXFY_MAX_BODY_BYTES``).
+        body_timeout_s: Time a client has to send a whole request body, in seconds;
+            slower ones get ``408`` (``CTXFY_BODY_TIMEOUT_S``).
+        header_timeout_s: Time a client has to send a request's headers, in seconds;
+            slower connections are closed with ``408`` (``CTXFY_HEADER_TIMEOUT_S``).
         log_level: Minimum log level (``CTXFY_LOG_LEVEL``).
         log_format: ``json`` or ``console`` (``CTXFY_LOG_FORMAT``).
         log_arguments: ``off``, ``sizes`` or ``full`` (``CTXFY_LOG_ARGUMENTS``).
@@ -187,6 +193,11 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     hsts_max_age: int | None = None
+    # The adapters' own defaults (body_limit, http_timeouts), repeated so that reading
+    # settings imports no HTTP stack; a test keeps them equal.
+    max_body_bytes: int = 4 * 1024 * 1024
+    body_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
     log_arguments: ArgumentLogging = "off"
@@ -254,6 +265,15 @@ class Settings:
             allowed_origins=_parse(environ, "CTXFY_ALLOWED_ORIGINS", _csv, ()),
             cors_origins=_parse(environ, "CTXFY_CORS_ORIGINS", _csv, ()),
             hsts_max_age=_parse(environ, "CTXFY_HSTS_MAX_AGE", _positive_int, None),
+            max_body_bytes=_parse(
+                environ, "CTXFY_MAX_BODY_BYTES", _positive_int, defaults.max_body_bytes
+            ),
+            body_timeout_s=_parse(
+                environ, "CTXFY_BODY_TIMEOUT_S", _positive_float, defaults.body_timeout_s
+            ),
+            header_timeout_s=_parse(
+                environ, "CTXFY_HEADER_TIMEOUT_S", _positive_float, defaults.header_timeout_s
+            ),
             log_level=_parse(environ, "CTXFY_LOG_LEVEL", _log_level, "INFO"),
             log_format=_parse(environ, "CTXFY_LOG_FORMAT", _log_format, "json"),
             log_arguments=_parse(environ, "CTXFY_LOG_ARGUMENTS", parse_argument_logging, "off"),

@@ -11,6 +11,18 @@ from starlette.responses import JSONResponse
 #: A readiness check: returns normally when the dependency is usable, raises otherwise.
 ReadinessCheck = Callable[[], Awaitable[None]]
 
+#: Where the liveness route is served.
+LIVENESS_PATH = "/health"
+
+
+def liveness_response() -> JSONResponse:
+    """Return the answer to a liveness probe: ``200 {"status": "ok"}``, never cached.
+
+    :class:`~ctxfy.adapters.health_fastpath.LivenessProbeMiddleware` renders it once and
+    replays its bytes, so the route and the fast path cannot drift apart.
+    """
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
 
 def add_health_routes(
     mcp: FastMCP[Any],
@@ -23,7 +35,9 @@ def add_health_routes(
     ``/health`` answers 200 while the process serves requests and checks nothing else.
     ``/ready`` runs every check concurrently, each bounded by ``check_timeout_s``, and
     answers 200, or 503 with a JSON body naming each failing dependency. Neither route is
-    behind MCP auth: orchestrators must reach them without a key.
+    behind MCP auth: orchestrators must reach them without a key. In front of a whole HTTP
+    stack, add :class:`~ctxfy.adapters.health_fastpath.LivenessProbeMiddleware` so that
+    plain ``/health`` probes are answered without crossing it.
 
     Args:
         mcp: The server.
@@ -40,7 +54,7 @@ def add_health_routes(
     """
 
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+        return liveness_response()
 
     async def run_check(check: ReadinessCheck) -> str | None:
         try:
@@ -66,5 +80,5 @@ def add_health_routes(
             body, status_code=503 if failing else 200, headers={"Cache-Control": "no-store"}
         )
 
-    mcp.custom_route("/health", methods=["GET"], include_in_schema=True)(health)
+    mcp.custom_route(LIVENESS_PATH, methods=["GET"], include_in_schema=True)(health)
     mcp.custom_route("/ready", methods=["GET"], include_in_schema=True)(ready)

@@ -21,6 +21,7 @@ __all__ = [
     "SecurityHeadersMiddleware",
     "cors_middleware",
     "host_origin_options",
+    "security_headers",
 ]
 
 #: Headers added to every HTTP response that does not set them itself. The CSP suits
@@ -33,6 +34,25 @@ DEFAULT_SECURITY_HEADERS: Mapping[str, str] = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 _CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
+
+
+def security_headers(
+    headers: Mapping[str, str] = DEFAULT_SECURITY_HEADERS, hsts_max_age: int | None = None
+) -> dict[str, str]:
+    """Return the headers :class:`SecurityHeadersMiddleware` adds (HSTS when asked for).
+
+    Args:
+        headers: The base headers (default :data:`DEFAULT_SECURITY_HEADERS`).
+        hsts_max_age: When set, adds ``Strict-Transport-Security`` with this max-age.
+
+    Example:
+        >>> security_headers(hsts_max_age=3600)["Strict-Transport-Security"]
+        'max-age=3600'
+    """
+    added = dict(headers)
+    if hsts_max_age is not None:
+        added["Strict-Transport-Security"] = f"max-age={hsts_max_age}"
+    return added
 
 
 class SecurityHeadersMiddleware:
@@ -59,9 +79,7 @@ class SecurityHeadersMiddleware:
         hsts_max_age: int | None = None,
     ) -> None:
         self.app = app
-        self._headers = dict(headers)
-        if hsts_max_age is not None:
-            self._headers["Strict-Transport-Security"] = f"max-age={hsts_max_age}"
+        self._headers = security_headers(headers, hsts_max_age)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; add the headers when the response starts."""
