@@ -30,6 +30,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -647,6 +648,37 @@ def write(results: dict[str, Any], args: argparse.Namespace) -> None:
         shutil.copyfile(args.out / "results.png", args.docs_chart)
 
 
+def failures(results: dict[str, Any]) -> list[str]:
+    """What went wrong in a run: skipped endpoints, failed requests, unclean exits.
+
+    Throughput and latency are never judged here (see ``evaluate``); these are the
+    faults that make a run's figures meaningless, so the run exits non-zero on them.
+    """
+    found: list[str] = []
+    load = results.get("load", {})
+    for endpoint, entry in load.get("endpoints", {}).items():
+        if "skipped" in entry:
+            found.append(f"{endpoint}: not measured, the check request failed: {entry['skipped']}")
+            continue
+        runs = [
+            (f"closed {c}", run)
+            for c, pair in entry["closed"].items()
+            for run in pair.values()
+            if isinstance(run, dict)
+        ]
+        runs += [("open", run) for run in entry["open"].values()]
+        for label, run in runs:
+            bad = run["errors"] + run["non_2xx"]
+            if bad:
+                found.append(f"{endpoint} {label}: {bad} failed requests")
+    # ctxfy exits 0 on SIGTERM; bare uvicorn re-raises the signal after its clean shutdown.
+    clean = {"A": (0, -signal.SIGTERM, None), "B": (0, None)}
+    for kind, server in load.get("servers", {}).items():
+        if server.get("exit_code") not in clean[kind]:
+            found.append(f"server {kind} exited with {server['exit_code']}")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -687,7 +719,10 @@ def main(argv: list[str] | None = None) -> int:
     write(results, args)
     print(markdown(results))
     print(f"wrote {args.out}/results.json, results.md, results.png in {results['duration_s']} s")
-    return 0
+    problems = failures(results)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
