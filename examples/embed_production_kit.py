@@ -9,7 +9,8 @@ The server below is someone else's: one prompt and two tools. It gets API keys w
 (``ApiKeyVerifier``, ``ScopeAuthMiddleware``), per-key rate limits
 (``KeyRateLimitMiddleware``), argument validation (``RequestValidationMiddleware``), one
 JSON log line per request with Prometheus metrics (``RequestLogMiddleware``,
-``RequestContextMiddleware``), ``/health`` and ``/ready``, and security headers. No ctxfy
+``RequestContextMiddleware``), ``/health`` (answered early by ``LivenessProbeMiddleware``)
+and ``/ready``, and security headers. No ctxfy
 server and no ``Settings``: only ``ctxfy.adapters``.
 
 Keys live in the store named by ``CTXFY_KEY_STORE`` (default: SQLite in ``.ctxfy-example/``),
@@ -36,6 +37,7 @@ from starlette.applications import Starlette
 
 from ctxfy.adapters.auth import ApiKeyVerifier
 from ctxfy.adapters.health import add_health_routes
+from ctxfy.adapters.health_fastpath import LivenessProbeMiddleware
 from ctxfy.adapters.http_security import SecurityHeadersMiddleware
 from ctxfy.adapters.key_admin import KeyAdmin
 from ctxfy.adapters.keystore_memory import InMemoryKeyStore
@@ -86,10 +88,12 @@ def build(store: KeyStore, metrics: PrometheusMetrics, rate: str = "120/minute")
 
 
 def http_app(mcp: FastMCP, metrics: PrometheusMetrics) -> Starlette:
-    """The ASGI app: request context outermost, so auth failures get a log line too."""
+    """The ASGI app: request context around auth, so auth failures get a log line too."""
     app = mcp.http_app(path="/mcp")
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics.recorder, mcp_path="/mcp")
+    # Added last, so outermost: plain GET /health probes are answered before everything else.
+    app.add_middleware(LivenessProbeMiddleware, metrics=metrics.recorder)
     return app
 
 
@@ -133,6 +137,12 @@ async def check() -> int:
                 anonymous = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1})
                 results["no key: 401"] = anonymous.status_code == 401
                 results["/ready: 200"] = (await http.get("/ready")).status_code == 200
+                probe = await http.get("/health")
+                results["/health: 200 with a request id and security headers"] = (
+                    probe.status_code == 200
+                    and len(probe.headers.get("x-request-id", "")) == 32
+                    and probe.headers.get("x-content-type-options") == "nosniff"
+                )
                 scrape = await http.get("/metrics")
                 results["/metrics: the 401 counted"] = (
                     'http_response_status_code="401"' in scrape.text
