@@ -130,13 +130,14 @@ class ScopeAuthMiddleware(AuthMiddleware):
     ) -> ToolResult:
         """Refuse tools the key's scope does not cover."""
         name = context.message.name
+        tool: Tool | None = None
         try:
             if _current_transport.get() != "stdio":
                 tool = await self._find(context, find_tool, "tool", name)
                 await self._authorize(tool, "tool", name)
             return await call_next(context)
         except AuthorizationError:
-            await self._denied(await self._found(context, find_tool), "tool", name)
+            await self._denied(tool, "tool", name)  # None: not found, not a scope decision
             raise
 
     async def on_get_prompt(
@@ -146,13 +147,14 @@ class ScopeAuthMiddleware(AuthMiddleware):
     ) -> PromptResult:
         """Refuse prompts the key's scope does not cover."""
         name = context.message.name
+        prompt: Prompt | None = None
         try:
             if _current_transport.get() != "stdio":
                 prompt = await self._find(context, find_prompt, "prompt", name)
                 await self._authorize(prompt, "prompt", name)
             return await call_next(context)
         except AuthorizationError:
-            await self._denied(await self._found(context, find_prompt), "prompt", name)
+            await self._denied(prompt, "prompt", name)  # None: not found, not a scope decision
             raise
 
     @staticmethod
@@ -186,14 +188,6 @@ class ScopeAuthMiddleware(AuthMiddleware):
             raise AuthorizationError(
                 f"Authorization failed for {kind} '{name}': insufficient permissions"
             )
-
-    @staticmethod
-    async def _found(context: MiddlewareContext[_NamedParams], find: _Finder[_C]) -> _C | None:
-        fastmcp = context.fastmcp_context
-        if fastmcp is None:
-            return None
-        version = requested_version(context.message.meta)
-        return await find(fastmcp.fastmcp, fastmcp, context.message.name, version)
 
     async def on_read_resource(
         self,
