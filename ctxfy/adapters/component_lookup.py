@@ -33,18 +33,22 @@ import mcp.types as mt
 from fastmcp import FastMCP
 from fastmcp.prompts import Prompt
 from fastmcp.server.context import Context
+from fastmcp.server.middleware import MiddlewareContext
 from fastmcp.server.middleware.authorization import _requested_version
 from fastmcp.tools import Tool
 from fastmcp.utilities.versions import VersionSpec
 
-from ctxfy.core.params import check_request_limits
+from ctxfy.core.params import ParamSpec, ValidationResult, check_request_limits, validate_arguments
 
 __all__ = [
     "find_prompt",
     "find_tool",
     "prevalidated_values",
+    "request_prompt",
     "request_scope",
+    "request_tool",
     "requested_version",
+    "validate_once",
     "validated_arguments",
 ]
 
@@ -191,6 +195,30 @@ async def find_tool(
     )
 
 
+async def request_prompt(
+    context: MiddlewareContext[mt.GetPromptRequestParams],
+) -> Prompt | None:
+    """Return the prompt a ``prompts/get`` middleware context addresses (``None``: none).
+
+    The request's name and requested version, through :func:`find_prompt`; ``None`` as
+    well when the context has no FastMCP context.
+    """
+    fastmcp = context.fastmcp_context
+    if fastmcp is None:
+        return None
+    version = requested_version(context.message.meta)
+    return await find_prompt(fastmcp.fastmcp, fastmcp, context.message.name, version)
+
+
+async def request_tool(context: MiddlewareContext[mt.CallToolRequestParams]) -> Tool | None:
+    """Return the tool a ``tools/call`` middleware context addresses; see :func:`request_prompt`."""
+    fastmcp = context.fastmcp_context
+    if fastmcp is None:
+        return None
+    version = requested_version(context.message.meta)
+    return await find_tool(fastmcp.fastmcp, fastmcp, context.message.name, version)
+
+
 @attrs.frozen(eq=False)
 class _Validated:
     spec: object
@@ -238,3 +266,22 @@ def prevalidated_values(
     if check_request_limits(record.arguments):
         return None
     return record.values
+
+
+def validate_once(
+    spec: object, params: tuple[ParamSpec, ...], arguments: Mapping[str, Any] | None
+) -> ValidationResult:
+    """Validate ``arguments`` against ``params``, unless the middleware already did.
+
+    Args:
+        spec: The component's declaration (the key :func:`validated_arguments` recorded).
+        params: Its parameters.
+        arguments: The arguments the component received.
+
+    Returns:
+        The middleware's values for exactly these arguments, or the core validator's result.
+    """
+    values = prevalidated_values(spec, arguments)
+    if values is not None:
+        return ValidationResult(values=values)
+    return validate_arguments(params, arguments)

@@ -9,10 +9,10 @@ from fastmcp.prompts import Prompt, PromptArgument, PromptResult
 from fastmcp.resources import TextResource
 from pydantic import ConfigDict, Field
 
-from ctxfy.adapters.component_lookup import prevalidated_values
+from ctxfy.adapters.component_lookup import validate_once
 from ctxfy.adapters.mcp_errors import invalid_params
 from ctxfy.core.catalog import PromptCatalog
-from ctxfy.core.params import ParamSpec, ParamType, validate_arguments
+from ctxfy.core.params import ParamSpec, ParamType
 from ctxfy.core.prompt import PromptSpec, render_prompt
 
 SCHEMA_URI = "ctxfy://prompts/{name}/schema"
@@ -81,13 +81,10 @@ class SpecPrompt(Prompt):
 
     async def render(self, arguments: dict[str, Any] | None = None) -> PromptResult:
         """Validate ``arguments`` and render the prompt as one user message."""
-        values = prevalidated_values(self.spec, arguments)
-        if values is None:
-            result = validate_arguments(self.spec.params, arguments)
-            if not result.ok:
-                raise invalid_params(result.errors)
-            values = result.values
-        text = render_prompt(self.spec, values, self.blocks)
+        result = validate_once(self.spec, self.spec.params, arguments)
+        if not result.ok:
+            raise invalid_params(result.errors)
+        text = render_prompt(self.spec, result.values, self.blocks)
         return PromptResult(text, description=self.spec.description)
 
 

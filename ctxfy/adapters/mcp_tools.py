@@ -11,7 +11,7 @@ from fastmcp.tools import Tool, ToolResult
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field, SkipValidation
 
-from ctxfy.adapters.component_lookup import prevalidated_values
+from ctxfy.adapters.component_lookup import validate_once
 from ctxfy.adapters.llm_mcp import choose_llm
 from ctxfy.adapters.logging import note_llm_model
 from ctxfy.adapters.mcp_errors import invalid_tool_result
@@ -19,7 +19,7 @@ from ctxfy.core.errors import DraftRejectedError, LLMError, LLMTimeoutError
 from ctxfy.core.generation import draft_context_stack
 from ctxfy.core.lint import lint_markdown
 from ctxfy.core.llm import Completion, CompletionRequest, LLMPort
-from ctxfy.core.params import ParamSpec, validate_arguments
+from ctxfy.core.params import ParamSpec
 from ctxfy.core.prompt import render_prompt
 from ctxfy.core.telemetry import MetricsRecorder, NullMetricsRecorder
 from ctxfy.core.tool import ToolSpec
@@ -86,13 +86,10 @@ class SpecTool(Tool):
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         """Validate ``arguments`` then call :meth:`execute`."""
-        values = prevalidated_values(self.spec, arguments)
-        if values is None:
-            result = validate_arguments(self.spec.params, arguments)
-            if not result.ok:
-                return invalid_tool_result(result.errors)
-            values = result.values
-        data = await self.execute(values)
+        result = validate_once(self.spec, self.spec.params, arguments)
+        if not result.ok:
+            return invalid_tool_result(result.errors)
+        data = await self.execute(result.values)
         return ToolResult(structured_content=data)
 
     async def execute(self, values: Mapping[str, object]) -> dict[str, Any]:

@@ -24,12 +24,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
 from loguru import logger
 
-from ctxfy.adapters.component_lookup import (
-    find_prompt,
-    find_tool,
-    requested_version,
-    validated_arguments,
-)
+from ctxfy.adapters.component_lookup import request_prompt, request_tool, validated_arguments
 from ctxfy.adapters.mcp_errors import invalid_params, invalid_tool_result
 from ctxfy.adapters.mcp_prompts import SpecPrompt
 from ctxfy.adapters.mcp_tools import SpecTool
@@ -208,12 +203,8 @@ class RequestValidationMiddleware(Middleware):
         call_next: CallNext[mt.GetPromptRequestParams, PromptResult],
     ) -> PromptResult:
         """Validate and screen the arguments of ``prompts/get``."""
-        fastmcp = context.fastmcp_context
         name = context.message.name
-        prompt = None
-        if fastmcp is not None:
-            version = requested_version(context.message.meta)
-            prompt = await find_prompt(fastmcp.fastmcp, fastmcp, name, version)
+        prompt = await request_prompt(context)
         if prompt is None:
             return await call_next(context)
         arguments: dict[str, Any] = dict(context.message.arguments or {})
@@ -232,12 +223,8 @@ class RequestValidationMiddleware(Middleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         """Validate and screen the arguments of ``tools/call``."""
-        fastmcp = context.fastmcp_context
         name = context.message.name
-        tool = None
-        if fastmcp is not None:
-            version = requested_version(context.message.meta)
-            tool = await find_tool(fastmcp.fastmcp, fastmcp, name, version)
+        tool = await request_tool(context)
         if tool is None:
             return await call_next(context)
         arguments: dict[str, Any] = dict(context.message.arguments or {})

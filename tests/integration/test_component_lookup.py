@@ -15,7 +15,7 @@ from fastmcp.tools import ToolResult
 from mcp import McpError
 from mcp.types import CallToolRequestParams, GetPromptRequestParams
 
-from ctxfy.adapters import mcp_prompts, mcp_tools
+from ctxfy.adapters import component_lookup
 from ctxfy.adapters.audit import AuditEvent, AuditLog
 from ctxfy.adapters.component_lookup import (
     find_prompt,
@@ -28,7 +28,7 @@ from ctxfy.adapters.mcp_tools import LintContextStackTool
 from ctxfy.adapters.rest_api import RestApi
 from ctxfy.adapters.scopes import ScopeAuthMiddleware
 from ctxfy.adapters.validation import RequestValidationMiddleware
-from ctxfy.core.params import DEFAULT_MAX_REQUEST_CHARS, ValidationResult
+from ctxfy.core.params import DEFAULT_MAX_REQUEST_CHARS, ValidationResult, validate_arguments
 from ctxfy.prompts import CONTEXT_STACK, builtin_blocks
 
 GOOD_PROMPT = {"objective": "Rotate the API keys"}
@@ -63,16 +63,17 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, mcp: FastMCP[Any], method: str)
     return calls
 
 
-def count_validations(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[object]:
+def count_validations(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record the core validations ctxfy's components run themselves (``validate_once``)."""
     calls: list[object] = []
-    original = module.validate_arguments
+    original = validate_arguments  # the name component_lookup uses, patched there
 
     def spy(*args: Any, **kwargs: Any) -> ValidationResult:
         calls.append(args[1])
         result: ValidationResult = original(*args, **kwargs)
         return result
 
-    monkeypatch.setattr(module, "validate_arguments", spy)
+    monkeypatch.setattr(component_lookup, "validate_arguments", spy)
     return calls
 
 
@@ -205,7 +206,7 @@ async def test_the_scope_check_keeps_fastmcp_stdio_skip_and_missing_context_deni
 async def test_spec_prompt_reuses_the_middleware_validation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = count_validations(monkeypatch, mcp_prompts)
+    calls = count_validations(monkeypatch)
     async with Client(build()) as client:
         result = await client.get_prompt("context_stack", {"objective": "Re\u0301sume\u0301 "})
     assert calls == []
@@ -215,7 +216,7 @@ async def test_spec_prompt_reuses_the_middleware_validation(
 async def test_spec_tool_reuses_the_middleware_validation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = count_validations(monkeypatch, mcp_tools)
+    calls = count_validations(monkeypatch)
     async with Client(build()) as client:
         result = await client.call_tool("lint_context_stack", GOOD_TOOL)
     assert calls == []
@@ -225,7 +226,7 @@ async def test_spec_tool_reuses_the_middleware_validation(
 async def test_spec_prompt_alone_still_validates_and_refuses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = count_validations(monkeypatch, mcp_prompts)
+    calls = count_validations(monkeypatch)
     async with Client(build(middleware=False)) as client:
         await client.get_prompt("context_stack", GOOD_PROMPT)
         with pytest.raises(McpError) as refused:
@@ -241,7 +242,7 @@ async def test_spec_prompt_alone_still_validates_and_refuses(
 async def test_spec_tool_alone_still_validates_and_refuses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = count_validations(monkeypatch, mcp_tools)
+    calls = count_validations(monkeypatch)
     async with Client(build(middleware=False)) as client:
         result = await client.call_tool("lint_context_stack", {}, raise_on_error=False)
     assert len(calls) == 1
@@ -315,7 +316,7 @@ async def test_rest_prompt_looks_up_once_besides_fastmcp_and_validates_once(
 ) -> None:
     mcp = build()
     lookups = count_calls(monkeypatch, mcp, "get_prompt")
-    validations = count_validations(monkeypatch, mcp_prompts)
+    validations = count_validations(monkeypatch)
     async with rest_client(mcp) as client:
         response = await client.post("/v1/prompts/context_stack", json=GOOD_PROMPT)
     assert response.status_code == 200, response.text
@@ -326,7 +327,7 @@ async def test_rest_prompt_looks_up_once_besides_fastmcp_and_validates_once(
 async def test_rest_tool_looks_up_once_besides_fastmcp(monkeypatch: pytest.MonkeyPatch) -> None:
     mcp = build()
     lookups = count_calls(monkeypatch, mcp, "get_tool")
-    validations = count_validations(monkeypatch, mcp_tools)
+    validations = count_validations(monkeypatch)
     async with rest_client(mcp) as client:
         response = await client.post("/v1/tools/lint_context_stack", json=GOOD_TOOL)
     assert response.status_code == 200, response.text
