@@ -34,13 +34,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from loguru import logger
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ctxfy.adapters.health import LIVENESS_PATH, liveness_response
 from ctxfy.adapters.http_security import DEFAULT_SECURITY_HEADERS, security_headers
-from ctxfy.adapters.request_log import REQUEST_ID_HEADER, new_request_id
-from ctxfy.core.telemetry import MetricsRecorder, NullMetricsRecorder, valid_request_id
+from ctxfy.adapters.request_log import REQUEST_ID_HEADER, log_http_request, new_request_id
+from ctxfy.core.telemetry import (
+    MetricsRecorder,
+    NullMetricsRecorder,
+    http_log_level,
+    valid_request_id,
+)
 
 __all__ = ["LivenessProbeMiddleware"]
 
@@ -138,13 +142,13 @@ class LivenessProbeMiddleware:
         self._metrics.record_http(
             method=method, route=self._path, status=self._status, duration_s=duration_s
         )
-        logger.bind(
+        log_http_request(
+            method=method,
+            path=self._path,
+            status=self._status,
+            error_type=None,
+            duration_s=duration_s,
+            level=http_log_level(self._status, quiet=True),
             request_id=request_id,
             transport="http",
-            event="http.request",
-            method=f"{method} {self._path}",
-            status="ok",
-            error_type=None,
-            latency_ms=round(duration_s * 1000, 3),
-            http_status=self._status,
-        ).debug(f"{method} {self._path} -> {self._status}")
+        )

@@ -388,12 +388,45 @@ class RequestContextMiddleware:
             record.key_id = getattr(token, "client_id", None)
         if error_type is None and status >= 400:
             error_type = http_status_name(status)
-        logger.bind(
-            event="http.request",
-            method=f"{method} {path}",
-            status="ok" if status < 400 and error_type is None else str(status),
+        log_http_request(
+            method=method,
+            path=path,
+            status=status,
             error_type=error_type,
-            latency_ms=round(duration_s * 1000, 3),
-            http_status=status,
-        ).log(http_log_level(status, quiet=quiet), f"{method} {path} -> {status}")
+            duration_s=duration_s,
+            level=http_log_level(status, quiet=quiet),
+        )
         record.logged = True
+
+
+def log_http_request(
+    *,
+    method: str,
+    path: str,
+    status: int,
+    error_type: str | None,
+    duration_s: float,
+    level: str,
+    **context: object,
+) -> None:
+    """Write one ``http.request`` line, the shape every HTTP layer of ctxfy shares.
+
+    Args:
+        method: The HTTP method.
+        path: The request path.
+        status: The response status.
+        error_type: The error's name, or ``None`` for a success.
+        duration_s: How long the request took.
+        level: The loguru level name.
+        **context: Fields to bind that no request context provides (``request_id`` and
+            ``transport`` for a layer that runs outside :class:`RequestContextMiddleware`).
+    """
+    logger.bind(
+        **context,
+        event="http.request",
+        method=f"{method} {path}",
+        status="ok" if status < 400 and error_type is None else str(status),
+        error_type=error_type,
+        latency_ms=round(duration_s * 1000, 3),
+        http_status=status,
+    ).log(level, f"{method} {path} -> {status}")
