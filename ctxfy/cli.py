@@ -8,13 +8,12 @@ tracer provider, binding sockets).
 
 import argparse
 import asyncio
+import errno
 import json
 import os
+import socket
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import attrs
 
 from ctxfy import cli_keys
 from ctxfy.__about__ import __version__
@@ -23,7 +22,7 @@ from ctxfy.core.errors import ConfigurationError
 from ctxfy.core.params import validate_arguments
 from ctxfy.core.prompt import render_prompt
 from ctxfy.prompts import builtin_blocks
-from ctxfy.settings import Settings
+from ctxfy.settings import FlagOverlay, Settings, unknown_variables
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,9 +61,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, default: object) -> None
     parser.add_argument(
         "--host", default=default, help="address to bind (default 127.0.0.1, CTXFY_HOST)"
     )
-    parser.add_argument(
-        "--port", type=int, default=default, help="TCP port (default 8000, CTXFY_PORT)"
-    )
+    parser.add_argument("--port", default=default, help="TCP port (default 8000, CTXFY_PORT)")
     parser.add_argument(
         "--transport",
         default=default,
@@ -74,13 +71,43 @@ def _add_serve_options(parser: argparse.ArgumentParser, default: object) -> None
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    settings = Settings.from_env(environ)
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in (("host", args.host), ("port", args.port), ("transport", args.transport))
+    # Flags override their variables but pass the same checks; errors name the flag.
+    flags = {
+        variable: (flag, value)
+        for variable, flag, value in (
+            ("CTXFY_HOST", "--host", args.host),
+            ("CTXFY_PORT", "--port", args.port),
+            ("CTXFY_TRANSPORT", "--transport", args.transport),
+        )
         if value is not None
     }
-    return attrs.evolve(settings, **overrides)
+    return Settings.from_env(FlagOverlay(environ, flags))
+
+
+class _CannotStart(Exception):
+    """The server could not start listening (exit code 3)."""
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse to start, with a clear message, when ``host:port`` cannot be bound.
+
+    A probe before uvicorn binds, so that the banner is not printed for a server that is
+    not going to listen; uvicorn's own failure (a race with another process) still ends in
+    exit code 3.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn does: a port in TIME_WAIT after a restart is not "in use".
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason += " (another process listens there: stop it or choose --port/CTXFY_PORT)"
+        raise _CannotStart(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 async def _first_start(settings: Settings) -> None:
@@ -122,6 +149,8 @@ def _serve(settings: Settings) -> int:
     stop_tracing = None
     metrics = build_prometheus_metrics()
     try:
+        if settings.transport == "http":
+            _check_address(settings.host, settings.port)  # before a bootstrap key is written
         stop_tracing = configure_tracing(os.environ)
         asyncio.run(_first_start(settings))
         mcp = build_server(settings, metrics=metrics)
@@ -134,13 +163,18 @@ def _serve(settings: Settings) -> int:
             f"{settings.mcp_path}",
             file=sys.stderr,
         )
-        serve(
-            app,
-            host=settings.host,
-            port=settings.port,
-            grace_s=settings.shutdown_grace_s,
-            header_timeout_s=settings.header_timeout_s,
-        )
+        try:
+            serve(
+                app,
+                host=settings.host,
+                port=settings.port,
+                grace_s=settings.shutdown_grace_s,
+                header_timeout_s=settings.header_timeout_s,
+            )
+        except SystemExit as exc:  # uvicorn exits 3 when it cannot bind or start the app
+            if exc.code in (0, None):
+                return 0
+            raise _CannotStart("the server stopped at start-up; the log above says why") from None
         return 0
     finally:
         metrics.shutdown()
@@ -188,10 +222,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         environ: The environment (default ``os.environ``).
 
     Returns:
-        The process exit code: 0 on success, 2 on a configuration or usage error.
+        The process exit code: 0 on success (and after a clean stop on SIGTERM or
+        Ctrl-C), 2 on a configuration or usage error (bad setting, flag or prompt file),
+        3 when the server cannot start listening (address in use, cannot bind, the
+        application failed to start). An unexpected error exits 1 with a traceback.
     """
     args = _parser().parse_args(argv)
     environ = os.environ if environ is None else environ
+    for warning in unknown_variables(environ):
+        print(f"ctxfy: warning: {warning}", file=sys.stderr)
     if args.command == "keys":
         code: int = args.handler(args, environ)
         return code
@@ -203,3 +242,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ConfigurationError as exc:
         print(f"ctxfy: error: {exc}", file=sys.stderr)
         return 2
+    except _CannotStart as exc:
+        print(f"ctxfy: error: {exc}", file=sys.stderr)
+        return 3

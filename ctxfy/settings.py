@@ -4,7 +4,9 @@ Every variable is listed with its default in ``docs/configuration.md``. A bad va
 start-up with one :class:`~ctxfy.core.errors.ConfigurationError` naming the variable.
 """
 
-from collections.abc import Callable, Mapping
+import difflib
+import fnmatch
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -51,6 +53,12 @@ class Secret:
     __str__ = __repr__
 
 
+def _absolute(path: Path | str) -> Path:
+    # Resolved once, when the settings are made: the key store URL, the bootstrap key file
+    # and ``ctxfy keys`` must all name the same directory whatever the working directory.
+    return Path(path).expanduser().resolve()
+
+
 def default_data_dir() -> Path:
     """Return the default data directory (the user's data directory for ctxfy)."""
     return Path(platformdirs.user_data_dir("ctxfy", appauthor=False))
@@ -63,7 +71,46 @@ def _parse(environ: Mapping[str, str], name: str, convert: Callable[[str], _T], 
     try:
         return convert(raw.strip())
     except (ValueError, TypeError, CtxfyError) as exc:
-        raise ConfigurationError(f"{name}={raw!r} is invalid: {exc}") from None
+        raise ConfigurationError(f"{_named(environ, name, raw)} is invalid: {exc}") from None
+
+
+def _named(environ: Mapping[str, str], name: str, raw: str) -> str:
+    """Name a setting in an error as the user gave it: ``--port '1'`` or ``CTXFY_PORT='1'``."""
+    if isinstance(environ, FlagOverlay) and name in environ.flags:
+        return f"{environ.flags[name]} {raw!r}"
+    return f"{name}={raw!r}"
+
+
+class FlagOverlay(Mapping[str, str]):
+    """The environment with command-line flags laid over it, for :meth:`Settings.from_env`.
+
+    A flag's value goes through the same checks as its variable, and an error names the
+    flag (``--port '99999' is invalid: ...``) instead of the variable.
+
+    Args:
+        environ: The environment underneath.
+        flags: Variable name → ``(flag, value)`` for every flag given, e.g.
+            ``{"CTXFY_PORT": ("--port", "9000")}``.
+
+    Example:
+        ```python
+        overlay = FlagOverlay(os.environ, {"CTXFY_PORT": ("--port", "9000")})
+        assert Settings.from_env(overlay).port == 9000
+        ```
+    """
+
+    def __init__(self, environ: Mapping[str, str], flags: Mapping[str, tuple[str, str]]) -> None:
+        self._values = {**environ, **{name: value for name, (_, value) in flags.items()}}
+        self.flags = {name: flag for name, (flag, _) in flags.items()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 def _port(text: str) -> int:
@@ -125,7 +172,8 @@ class Settings:
             LLM cannot be reached then, only the server-side fallback.
         json_response: Answer MCP POSTs with JSON instead of SSE (``CTXFY_JSON_RESPONSE``).
         prompts_dir: Directory of user prompt files (``CTXFY_PROMPTS_DIR``).
-        data_dir: Where ctxfy keeps its data (``CTXFY_DATA_DIR``).
+        data_dir: Where ctxfy keeps its data (``CTXFY_DATA_DIR``); made absolute against
+            the working directory when the settings are built.
         llm_base_url: OpenAI-compatible server for the LLM fallback (``CTXFY_LLM_BASE_URL``).
         llm_model: Model name for the fallback (``CTXFY_LLM_MODEL``).
         llm_api_key: API key for the fallback (``CTXFY_LLM_API_KEY``), never logged.
@@ -176,7 +224,7 @@ class Settings:
     stateless_http: bool = False
     json_response: bool = False
     prompts_dir: Path | None = None
-    data_dir: Path = attrs.field(factory=default_data_dir)
+    data_dir: Path = attrs.field(factory=default_data_dir, converter=_absolute)
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: Secret | None = None
@@ -216,7 +264,8 @@ class Settings:
     @property
     def key_store_url(self) -> str:
         """The key store URL, defaulting to SQLite in the data directory."""
-        return self.key_store or f"sqlite:///{self.data_dir / 'ctxfy.db'}"
+        # The same URL as ``ctxfy keys`` builds: ``sqlite://`` plus the absolute path.
+        return self.key_store or f"sqlite://{self.data_dir / 'ctxfy.db'}"
 
     @property
     def llm_fallback_configured(self) -> bool:
@@ -288,6 +337,89 @@ class Settings:
                 "set both or neither"
             )
         return settings
+
+
+#: Every variable :meth:`Settings.from_env` reads (a test keeps this list exact).
+VARIABLES: frozenset[str] = frozenset(
+    {
+        "CTXFY_ALLOWED_HOSTS",
+        "CTXFY_ALLOWED_ORIGINS",
+        "CTXFY_AUTH",
+        "CTXFY_BODY_TIMEOUT_S",
+        "CTXFY_BOOTSTRAP",
+        "CTXFY_CORS_ORIGINS",
+        "CTXFY_DATA_DIR",
+        "CTXFY_DOCS_PUBLIC",
+        "CTXFY_HEADER_TIMEOUT_S",
+        "CTXFY_HOST",
+        "CTXFY_HSTS_MAX_AGE",
+        "CTXFY_INJECTION_POLICY",
+        "CTXFY_JSON_RESPONSE",
+        "CTXFY_KEY_MAX_TTL",
+        "CTXFY_KEY_STORE",
+        "CTXFY_LLM_API_KEY",
+        "CTXFY_LLM_BASE_URL",
+        "CTXFY_LLM_MAX_TOKENS",
+        "CTXFY_LLM_MODEL",
+        "CTXFY_LLM_TIMEOUT_S",
+        "CTXFY_LOG_ARGUMENTS",
+        "CTXFY_LOG_FORMAT",
+        "CTXFY_LOG_HEALTH_CHECKS",
+        "CTXFY_LOG_LEVEL",
+        "CTXFY_MAX_BODY_BYTES",
+        "CTXFY_MCP_PATH",
+        "CTXFY_METRICS_PUBLIC",
+        "CTXFY_PORT",
+        "CTXFY_PROMPTS_DIR",
+        "CTXFY_RATE_LIMIT",
+        "CTXFY_RATE_LIMIT_STORAGE",
+        "CTXFY_SHUTDOWN_GRACE_S",
+        "CTXFY_STATELESS_HTTP",
+        "CTXFY_TRANSPORT",
+    }
+)
+
+# CTXFY_ names (without the prefix; glob patterns) that belong to ctxfy's other tools and
+# docs, not to the server: the container's health check, the shell variables of the
+# quickstart and examples, CI, tests and scripts/container-smoke.sh. The server reads none
+# of them, so docs/configuration.md does not list them.
+_OTHER_TOOLS = (
+    "HEALTHCHECK_TIMEOUT_S",
+    "KEY",
+    "API_KEY",
+    "URL",
+    "CI_CONTAINER",
+    "RELIABILITY_LOAD_S",
+    "IMAGE",
+    "VERSION",
+    "SMOKE_*",
+)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Return a warning for every ``CTXFY_`` variable that ctxfy does not read.
+
+    A misspelt name (``CTXFY_LLM_TIMEOUT``) would otherwise be ignored without a word.
+    Unknown names are reported, not refused, so that a newer deployment's variables do
+    not stop an older ctxfy. Nothing is printed here: the caller decides where to.
+
+    Args:
+        environ: The environment.
+
+    Returns:
+        One message per unknown name, sorted, with the closest known name when one is near.
+    """
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("CTXFY_") or name in VARIABLES:
+            continue
+        suffix = name.removeprefix("CTXFY_")
+        if any(fnmatch.fnmatchcase(suffix, pattern) for pattern in _OTHER_TOOLS):
+            continue
+        close = difflib.get_close_matches(name, sorted(VARIABLES), n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"{name} is not a ctxfy setting{hint}; it is ignored")
+    return warnings
 
 
 def _path(text: str) -> str:

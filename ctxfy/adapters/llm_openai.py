@@ -31,6 +31,7 @@ class OpenAICompatibleLLM:
         timeout_s: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._api_key = api_key
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
@@ -76,8 +77,38 @@ class OpenAICompatibleLLM:
                 f"the LLM fallback could not be reached: {type(exc).__name__}"
             ) from exc
         if response.status_code != 200:
-            raise LLMResponseError(f"the LLM fallback answered HTTP {response.status_code}")
+            reason = _provider_reason(response, self._api_key)
+            raise LLMResponseError(
+                f"the LLM fallback answered HTTP {response.status_code}"
+                + (f": {reason}" if reason else "")
+            )
         return _parse_completion(response, self._model)
+
+
+# The longest part of a provider's error message repeated in ctxfy's error.
+_REASON_MAX_CHARS = 200
+
+
+def _provider_reason(response: httpx.Response, api_key: str | None) -> str:
+    """The provider's own ``error.message`` (OpenAI's error shape), cleaned and shortened.
+
+    Only that field is used, never the raw body; the API key is blanked should the provider
+    echo it; control characters and runs of whitespace become one space.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str):
+        return ""
+    if api_key:
+        message = message.replace(api_key, "[redacted]")
+    message = " ".join("".join(c if c.isprintable() else " " for c in message).split())
+    if len(message) > _REASON_MAX_CHARS:
+        message = message[: _REASON_MAX_CHARS - 1] + "…"
+    return message
 
 
 def _parse_completion(response: httpx.Response, default_model: str) -> Completion:

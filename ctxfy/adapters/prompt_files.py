@@ -25,7 +25,8 @@ A prompt file looks like this::
 
 Each file becomes an MCP prompt with the same validation and rendering as the built-ins.
 A malformed file stops start-up with a :class:`~ctxfy.core.errors.ConfigurationError` that
-names the file and the problem.
+names the file and the problem; so do a declared parameter the template never uses (its
+value would be dropped) and an ``example`` that breaks its own declaration.
 """
 
 import re
@@ -35,8 +36,14 @@ from typing import Any
 import yaml
 
 from ctxfy.core.errors import ConfigurationError
-from ctxfy.core.params import DEFAULT_MAX_ITEMS, DEFAULT_MAX_LENGTH, ParamSpec, ParamType
-from ctxfy.core.prompt import PromptSpec
+from ctxfy.core.params import (
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_LENGTH,
+    ParamSpec,
+    ParamType,
+    validate_arguments,
+)
+from ctxfy.core.prompt import PromptSpec, render_prompt
 
 _PROMPT_KEYS = {"name", "title", "description", "parameters"}
 _PARAM_KEYS = {
@@ -128,7 +135,7 @@ def parse_prompt_text(text: str, *, source: str, default_name: str) -> PromptSpe
         raise ConfigurationError("'parameters' must be a list")
     params = tuple(_param(i, raw) for i, raw in enumerate(raw_params))
     try:
-        return PromptSpec(
+        spec = PromptSpec(
             name=_text(meta, "name", default_name),
             title=_text(meta, "title", ""),
             description=_text(meta, "description", ""),
@@ -138,6 +145,31 @@ def parse_prompt_text(text: str, *, source: str, default_name: str) -> PromptSpe
         )
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+    _refuse_unused(spec)
+    return spec
+
+
+class _EmptyBlocks(dict[str, str]):
+    """Every trusted ``{{> block}}`` as empty text (a mapping that is never empty)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _refuse_unused(spec: PromptSpec) -> None:
+    """Refuse a parameter whose value the template never shows: it would be dropped silently."""
+    # Rendered with every parameter present (and any trusted block empty): each used
+    # parameter's value appears in its own delimited block.
+    rendered = render_prompt(spec, {p.name: "x" for p in spec.params}, _EmptyBlocks())
+    for param in spec.params:
+        if f'<user_input name="{param.name}">' not in rendered:
+            raise ConfigurationError(
+                f"parameter {param.name!r} is declared but the template never uses "
+                f"{{{{{param.name}}}}}: use it or remove the declaration"
+            )
 
 
 def _text(meta: dict[Any, Any], key: str, default: str) -> str:
@@ -181,7 +213,7 @@ def _param(index: int, raw: object) -> ParamSpec:
         if not ok:
             raise ConfigurationError(f"{where}: {problem}")
     try:
-        return ParamSpec(
+        spec = ParamSpec(
             name=name,
             type=kind,
             required=required,
@@ -193,4 +225,15 @@ def _param(index: int, raw: object) -> ParamSpec:
             choices=tuple(str(c) for c in choices),
         )
     except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"{where}: {exc}") from None
+        message = str(exc)  # the core's messages may already name the parameter
+        named = message if message.startswith(where) else f"{where}: {message}"
+        raise ConfigurationError(named) from None
+    if spec.example is not None:
+        # The example is published in descriptions and schemas: it must be a valid value.
+        errors = validate_arguments((spec,), {spec.name: spec.example}).errors
+        if errors:
+            raise ConfigurationError(
+                f"{where}: 'example' {spec.example!r} breaks the declaration: "
+                + "; ".join(e.message for e in errors)
+            )
+    return spec

@@ -2,8 +2,9 @@
 
 Scope map: components tagged ``"llm"`` need ``write``, components tagged ``"admin"``
 need ``admin``, everything else needs ``read``. Components a key may not use are
-hidden from its list results, and calls to them fail with FastMCP's "not found or not
-authorized" error.
+hidden from its list results, and a call, read or render of one answers exactly as for a
+component that does not exist: FastMCP's own "Unknown tool/prompt/resource" error
+(``-32002`` for a resource), so a key cannot learn what exists beyond its scope.
 
 With **no access token** the check lets everything through: that happens only where
 no HTTP authentication runs (the in-memory ``Client(server)``, stdio, or
@@ -13,12 +14,12 @@ every ``/mcp`` request has a token, because FastMCP answers 401 before MCP sees 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import mcp.types as mt
 from fastmcp import FastMCP
-from fastmcp.exceptions import AuthorizationError
+from fastmcp.exceptions import AuthorizationError, NotFoundError
 from fastmcp.prompts.base import Prompt, PromptResult
 from fastmcp.resources.base import ResourceResult
 from fastmcp.server.auth import AuthContext
@@ -86,11 +87,14 @@ class ScopeAuthMiddleware(AuthMiddleware):
     List results are filtered silently; a refused call, read or prompt render writes an
     ``auth.scope_denied`` audit event naming the key id and the scope needed.
 
-    Tool calls and prompt renders are checked with the steps of FastMCP's own
+    Calls, reads and renders are checked with the steps of FastMCP's own
     ``AuthMiddleware`` (no check over stdio; refused when the request has no FastMCP
-    context; "not found or not authorized" for a component the request cannot see), but
-    the component is looked up through :mod:`~ctxfy.adapters.component_lookup`, so the
-    other ctxfy layers of the same request reuse it instead of looking it up again.
+    context), with one difference: a component that is missing and one the key may not
+    use get the same answer, FastMCP's own not-found error, where ``AuthMiddleware``
+    answers "not found or not authorized" for one and "insufficient permissions" for the
+    other (which tells a caller that the component exists). Prompts and tools are looked
+    up through :mod:`~ctxfy.adapters.component_lookup`, so the other ctxfy layers of the
+    same request reuse the lookup instead of repeating it.
 
     Args:
         check: The scope rule (ctxfy's default map when omitted).
@@ -111,10 +115,10 @@ class ScopeAuthMiddleware(AuthMiddleware):
         super().__init__(auth=self.check)
         self._audit = audit if audit is not None else AuditLog()
 
-    async def _denied(self, component: FastMCPComponent | None, kind: str, name: str) -> None:
+    async def _denied(self, component: FastMCPComponent, kind: str, name: str) -> None:
         token = get_access_token()
-        if component is None or token is None:
-            return  # unknown component: not a scope decision
+        if token is None:
+            return  # no key: nothing to attribute the refusal to
         self._audit.record(
             AuditEvent.SCOPE_DENIED,
             outcome="denied",
@@ -129,16 +133,10 @@ class ScopeAuthMiddleware(AuthMiddleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         """Refuse tools the key's scope does not cover."""
-        name = context.message.name
-        tool: Tool | None = None
-        try:
-            if _current_transport.get() != "stdio":
-                tool = await self._find(context, find_tool, "tool", name)
-                await self._authorize(tool, "tool", name)
-            return await call_next(context)
-        except AuthorizationError:
-            await self._denied(tool, "tool", name)  # None: not found, not a scope decision
-            raise
+        if _current_transport.get() != "stdio":
+            tool = await self._find(context, find_tool, "tool", context.message.name)
+            await self._authorize(tool, "tool", context.message.name)
+        return await call_next(context)
 
     async def on_get_prompt(
         self,
@@ -146,16 +144,10 @@ class ScopeAuthMiddleware(AuthMiddleware):
         call_next: CallNext[mt.GetPromptRequestParams, PromptResult],
     ) -> PromptResult:
         """Refuse prompts the key's scope does not cover."""
-        name = context.message.name
-        prompt: Prompt | None = None
-        try:
-            if _current_transport.get() != "stdio":
-                prompt = await self._find(context, find_prompt, "prompt", name)
-                await self._authorize(prompt, "prompt", name)
-            return await call_next(context)
-        except AuthorizationError:
-            await self._denied(prompt, "prompt", name)  # None: not found, not a scope decision
-            raise
+        if _current_transport.get() != "stdio":
+            prompt = await self._find(context, find_prompt, "prompt", context.message.name)
+            await self._authorize(prompt, "prompt", context.message.name)
+        return await call_next(context)
 
     @staticmethod
     async def _find(
@@ -177,17 +169,19 @@ class ScopeAuthMiddleware(AuthMiddleware):
         version = requested_version(context.message.meta)
         component = await find(fastmcp.fastmcp, fastmcp, name, version)
         if component is None:
-            raise AuthorizationError(
-                f"Authorization failed for {kind} '{name}': not found or not authorized"
-            )
+            raise _unknown(kind, name)
         return component
 
     async def _authorize(self, component: FastMCPComponent, kind: str, name: str) -> None:
         ctx = AuthContext(token=get_access_token(), component=component)
-        if not await run_auth_checks(self.auth, ctx):
-            raise AuthorizationError(
-                f"Authorization failed for {kind} '{name}': insufficient permissions"
-            )
+        try:
+            allowed = await run_auth_checks(self.auth, ctx)
+        except AuthorizationError:
+            allowed = False
+        if not allowed:
+            await self._denied(component, kind, name)
+            # The same answer as for a missing component: existence is not disclosed.
+            raise _unknown(kind, name)
 
     async def on_read_resource(
         self,
@@ -195,16 +189,27 @@ class ScopeAuthMiddleware(AuthMiddleware):
         call_next: CallNext[mt.ReadResourceRequestParams, ResourceResult],
     ) -> ResourceResult:
         """Refuse resources the key's scope does not cover."""
-        try:
-            return await super().on_read_resource(context, call_next)
-        except AuthorizationError:
-            server = context.fastmcp_context
-            uri = str(context.message.uri)
-            found: Sequence[FastMCPComponent | None] = ()
-            if server is not None:
-                found = (
-                    await server.fastmcp.get_resource(uri),
-                    await server.fastmcp.get_resource_template(uri),
-                )
-            await self._denied(next((c for c in found if c is not None), None), "resource", uri)
-            raise
+        if _current_transport.get() == "stdio":
+            return await call_next(context)
+        uri = str(context.message.uri)
+        fastmcp = context.fastmcp_context
+        if fastmcp is None:
+            logger.warning(
+                "ScopeAuthMiddleware: fastmcp_context is None for resource {!r}; denying access",
+                uri,
+            )
+            raise AuthorizationError(f"Authorization failed for resource '{uri}': missing context")
+        version = requested_version(context.message.meta)
+        server = fastmcp.fastmcp
+        component: FastMCPComponent | None = await server.get_resource(uri, version=version)
+        if component is None:
+            component = await server.get_resource_template(uri, version=version)
+        if component is None:
+            raise _unknown("resource", uri)
+        await self._authorize(component, "resource", uri)
+        return await call_next(context)
+
+
+def _unknown(kind: str, name: str) -> NotFoundError:
+    """FastMCP's own error for a missing component (FastMCP maps a resource's to -32002)."""
+    return NotFoundError(f"Unknown {kind}: {name!r}")

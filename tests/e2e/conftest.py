@@ -21,40 +21,43 @@ def server(tmp_path: Path, unused_port: int) -> Iterator[tuple[str, str]]:
         "CTXFY_DATA_DIR": str(data_dir),
         "CTXFY_PORT": str(port),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ctxfy"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            _out, err = process.communicate()
-            pytest.fail(f"server exited early: {err.decode(errors='replace')}")
+    # Output goes to a file, not a pipe: a busy server must never block on a full pipe.
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ctxfy"], env=env, stdout=output, stderr=output
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited early: {_tail(log)}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                pytest.fail(f"server did not become ready in 30 s: {_tail(log)}")
+            time.sleep(0.1)
+        # First start on loopback with an empty key store: the bootstrap admin key is in a file.
+        key_file = data_dir / "bootstrap-admin.key"
         try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            process.communicate()
-            pytest.fail("server did not become ready in 30 s")
-        time.sleep(0.1)
-    # First start on loopback with an empty key store: the bootstrap admin key is in a file.
-    key_file = data_dir / "bootstrap-admin.key"
-    try:
-        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-        yield base, key_file.read_text(encoding="utf-8").strip()
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            _out, err = process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            raise
-        assert process.returncode == 0, err.decode(errors="replace")
+            assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+            yield base, key_file.read_text(encoding="utf-8").strip()
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise
+            assert process.returncode == 0, _tail(log)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-2000:]

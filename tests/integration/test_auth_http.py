@@ -249,7 +249,7 @@ async def test_read_key_sees_and_uses_only_read_components(
         lint = await client.call_tool("lint_context_stack", {"text": "abc"})
         prompt = await client.get_prompt("greeting", {"name": "Ada"})
         about = await client.read_resource("ctxfy://about")
-        with pytest.raises(ToolError, match="Authorization failed"):
+        with pytest.raises(ToolError, match="Unknown tool"):
             await client.call_tool("generate_context_stack", {"task": "x"})
     assert tools == {"lint_context_stack"}
     assert lint.data == "linted 3 characters"

@@ -1,20 +1,26 @@
-"""The assembled server through a real fastmcp.Client, in memory."""
+"""The assembled server through a real fastmcp.Client, in memory and over HTTP."""
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastmcp import Client
+from fastmcp import Client, FastMCP
+from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
+from fastmcp.server.auth import AccessToken
 from loguru import logger
 from mcp import McpError
 from mcp.types import CreateMessageResult, TextContent, TextResourceContents
 
+from ctxfy.adapters.scopes import ScopeAuthMiddleware
+from ctxfy.core.keys import Scope
 from ctxfy.core.prompt import DATA_NOTICE
-from ctxfy.server import TEMPLATE_URI, build_server
-from ctxfy.settings import Settings
+from ctxfy.server import TEMPLATE_URI, build_http_app, build_server
+from ctxfy.settings import Secret, Settings
 from ctxfy.testing import RecordingMetrics
+from tests.integration.rest_support import rest_server
 
 
 def sampling_handler(answer: str, model: str = "client-model-7") -> Any:
@@ -253,3 +259,148 @@ async def test_injection_policy_flag_serves_segregated_and_audits() -> None:
     audit = [line for line in lines if "injection.flagged" in line]
     assert audit
     assert all(ATTACK not in line for line in audit)
+
+
+async def _missing_answers(client: Client[Any]) -> list[tuple[str, object]]:
+    """What a client gets back for an unknown prompt, resource and tool."""
+    answers: list[tuple[str, object]] = []
+    with pytest.raises(McpError) as prompt:
+        await client.get_prompt_mcp("nope")
+    answers.append(("prompt", (prompt.value.error.code, prompt.value.error.message)))
+    with pytest.raises(McpError) as resource:
+        await client.read_resource_mcp("ctxfy://prompts/nope/schema")
+    answers.append(("resource", (resource.value.error.code, resource.value.error.message)))
+    tool = await client.call_tool_mcp("nope", {})
+    answers.append(("tool", (tool.isError, [c.model_dump() for c in tool.content])))
+    return answers
+
+
+async def test_unknown_components_get_fastmcps_own_not_found_answers() -> None:
+    bare: FastMCP[Any] = FastMCP("bare")
+    async with Client(bare) as client:
+        expected = await _missing_answers(client)
+    async with Client(build_server(Settings(auth=False))) as client:
+        answers = await _missing_answers(client)
+    assert answers == expected
+    assert dict(answers)["resource"] == (
+        -32002,
+        "Resource not found: Unknown resource: 'ctxfy://prompts/nope/schema'",
+    )
+    assert dict(answers)["prompt"] == (0, "Unknown prompt: 'nope'")
+
+
+async def test_a_tool_beyond_the_keys_scope_answers_like_a_missing_one(tmp_path: Path) -> None:
+    async with rest_server(tmp_path) as server:
+        transport = StreamableHttpTransport(f"{server.url}/mcp", headers=server.headers(Scope.READ))
+        async with Client(transport) as client:
+            hidden = await client.call_tool_mcp("generate_context_stack", {"objective": "x"})
+            missing = await client.call_tool_mcp("no_such_tool", {"objective": "x"})
+    assert hidden.isError is True
+    assert missing.isError is True
+    texts = [c.model_dump()["text"] for c in (*hidden.content, *missing.content)]
+    assert texts == ["Unknown tool: 'generate_context_stack'", "Unknown tool: 'no_such_tool'"]
+    assert hidden.structuredContent == missing.structuredContent is None
+
+
+async def test_stateless_http_uses_the_server_fallback_even_for_a_sampling_client(
+    fake_llm_server: Any, seed_text: str, serve_http: Any, tmp_path: Path
+) -> None:
+    # FastMCP cannot reach the client's LLM without a session: the fallback must answer.
+    fake_llm_server.answers = [seed_text]
+    settings = Settings(
+        auth=False,
+        stateless_http=True,
+        data_dir=tmp_path,
+        llm_base_url=fake_llm_server.base_url,
+        llm_model="served-model",
+        llm_timeout_s=5,
+    )
+    handler = sampling_handler(seed_text, model="client-model-7")
+    app = build_http_app(build_server(settings), settings)
+    async with serve_http(app) as url, Client(f"{url}/mcp", sampling_handler=handler) as client:
+        result = await client.call_tool("generate_context_stack", {"objective": "Ship"})
+    assert result.structured_content["model"] == "fake-openai-model"
+    assert handler.calls == []
+    assert [r["model"] for r in fake_llm_server.requests] == ["served-model"]
+
+
+async def test_the_fallback_sends_its_api_key_as_a_bearer_token(
+    fake_llm_server: Any, seed_text: str
+) -> None:
+    fake_llm_server.answers = [seed_text]
+    settings = Settings(
+        auth=False,
+        llm_base_url=fake_llm_server.base_url,
+        llm_model="served-model",
+        llm_api_key=Secret("sk-test-123"),
+        llm_timeout_s=5,
+    )
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("generate_context_stack", {"objective": "Ship"})
+    assert [r["_authorization"] for r in fake_llm_server.requests] == ["Bearer sk-test-123"]
+
+
+class _SignallingMetrics(RecordingMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.llm_call_recorded = asyncio.Event()
+
+    def record_llm_call(self, *, model: str, duration_s: float, error_type: str | None) -> None:
+        super().record_llm_call(model=model, duration_s=duration_s, error_type=error_type)
+        self.llm_call_recorded.set()
+
+
+async def test_a_client_llm_that_never_answers_times_out_naming_the_setting(
+    seed_text: str,
+) -> None:
+    metrics = _SignallingMetrics()
+    handler = sampling_handler(seed_text)
+
+    async def hanging(messages: Any, params: Any, context: Any) -> CreateMessageResult:
+        # The client handles the sampling request inline: it answers only once the server
+        # has given up (recorded its timed-out LLM call), so the tool's answer can arrive.
+        await metrics.llm_call_recorded.wait()
+        result: CreateMessageResult = await handler(messages, params, context)
+        return result
+
+    settings = Settings(auth=False, llm_timeout_s=0.2)
+    mcp = build_server(settings, metrics=metrics)
+    async with Client(mcp, sampling_handler=hanging) as client:
+        with pytest.raises(ToolError) as info:
+            await client.call_tool("generate_context_stack", {"objective": "x"})
+    assert "did not answer within 0.2 s (CTXFY_LLM_TIMEOUT_S)" in str(info.value)
+    assert [c["error_type"] for c in metrics.named("record_llm_call")] == ["timeout"]
+
+
+async def test_prompts_and_resources_beyond_the_scope_answer_like_missing_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mcp: FastMCP[Any] = FastMCP("someone-else", middleware=[ScopeAuthMiddleware()])
+
+    @mcp.prompt(tags={"llm"})
+    def draft() -> str:
+        return "draft"
+
+    @mcp.resource("memo://secret", tags={"admin"})
+    def secret() -> str:
+        return "secret"
+
+    token = AccessToken(token="t", client_id="key-1", scopes=["read"])
+    for module in ("ctxfy.adapters.scopes", "fastmcp.server.middleware.authorization"):
+        monkeypatch.setattr(f"{module}.get_access_token", lambda: token)
+    answers: list[tuple[int, str]] = []
+    async with Client(mcp) as client:
+        for name in ("draft", "nope"):
+            with pytest.raises(McpError) as prompt:
+                await client.get_prompt_mcp(name)
+            answers.append((prompt.value.error.code, prompt.value.error.message))
+        for uri in ("memo://secret", "memo://nope"):
+            with pytest.raises(McpError) as resource:
+                await client.read_resource_mcp(uri)
+            answers.append((resource.value.error.code, resource.value.error.message))
+    assert answers == [
+        (0, "Unknown prompt: 'draft'"),
+        (0, "Unknown prompt: 'nope'"),
+        (-32002, "Resource not found: Unknown resource: 'memo://secret'"),
+        (-32002, "Resource not found: Unknown resource: 'memo://nope'"),
+    ]

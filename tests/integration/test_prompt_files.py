@@ -101,3 +101,52 @@ def test_non_utf8_and_missing_directories_are_configuration_errors(tmp_path: Pat
         load_prompt_file(path)
     with pytest.raises(ConfigurationError, match="is not a directory"):
         load_prompt_dir(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "---\nparameters:\n  - name: a\n  - name: spare\n---\n{{a}}\n",
+            "parameter 'spare' is declared but the template never uses {{spare}}",
+        ),
+        (
+            "---\nparameters:\n  - name: a\n    max_length: 3\n    example: abcd\n---\n{{a}}\n",
+            "parameter 'a': 'example' 'abcd' breaks the declaration: "
+            "a is 4 characters long; the limit is 3",
+        ),
+        (
+            "---\nparameters:\n  - name: a\n    pattern: '[0-9]+'\n    example: v1\n---\n{{a}}\n",
+            "parameter 'a': 'example' 'v1' breaks the declaration: a must match the pattern",
+        ),
+        (
+            "---\nparameters:\n  - name: a\n    type: enum\n    choices: [x, y]\n"
+            "    example: z\n---\n{{a}}\n",
+            "parameter 'a': 'example' 'z' breaks the declaration: a must be one of: x, y",
+        ),
+        (
+            "---\nparameters:\n  - name: n\n    type: integer\n    example: many\n---\n{{n}}\n",
+            "parameter 'n': 'example' 'many' breaks the declaration",
+        ),
+    ],
+)
+def test_unused_parameters_and_invalid_examples_stop_loading(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = write(tmp_path, "broken.md", text)
+    with pytest.raises(ConfigurationError) as info:
+        load_prompt_file(path)
+    assert str(info.value).startswith(f"{path}: {problem}")
+
+
+def test_a_parameter_used_only_on_an_optional_line_counts_as_used(tmp_path: Path) -> None:
+    text = "---\nparameters:\n  - name: a\n  - name: b\n---\nFirst {{a}}\nThen {{b}}\n"
+    spec = load_prompt_file(write(tmp_path, "ok.md", text))
+    assert [p.name for p in spec.params] == ["a", "b"]
+
+
+def test_a_core_error_names_the_parameter_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "enum.md", "---\nparameters:\n  - name: a\n    type: enum\n---\n{{a}}\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_prompt_file(path)
+    assert str(info.value) == f"{path}: parameter 'a' is an enum but declares no choices"

@@ -1,11 +1,13 @@
 """Settings from the environment: defaults, conversions, and errors naming the variable."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ctxfy.adapters.keystores import default_key_store_url
 from ctxfy.core.errors import ConfigurationError
-from ctxfy.settings import Secret, Settings
+from ctxfy.settings import VARIABLES, Secret, Settings, unknown_variables
 
 
 def test_defaults_bind_to_loopback_over_http() -> None:
@@ -103,7 +105,53 @@ def test_access_and_logging_variables_are_read() -> None:
 
 def test_the_key_store_defaults_to_sqlite_in_the_data_directory(tmp_path: Path) -> None:
     settings = Settings.from_env({"CTXFY_DATA_DIR": str(tmp_path)})
-    assert settings.key_store_url == f"sqlite:///{tmp_path / 'ctxfy.db'}"
+    assert settings.key_store_url == f"sqlite://{tmp_path.resolve() / 'ctxfy.db'}"
+
+
+def test_a_relative_data_dir_is_made_absolute_once_for_every_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"CTXFY_DATA_DIR": "reldata"})
+    database = tmp_path.resolve() / "reldata" / "ctxfy.db"
+    assert settings.data_dir == tmp_path.resolve() / "reldata"
+    assert settings.key_store_url == f"sqlite://{database}"
+    # ``ctxfy keys`` builds its URL from the same variable: both name one file.
+    assert settings.key_store_url == default_key_store_url(Path("reldata"))
+    assert Settings(data_dir=Path("reldata")).data_dir == settings.data_dir
+
+
+class _RecordingEnviron(dict[str, str]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_the_list_of_known_variables_is_what_from_env_reads() -> None:
+    environ = _RecordingEnviron()
+    Settings.from_env(environ)
+    assert environ.asked == VARIABLES
+
+
+def test_unknown_ctxfy_variables_are_reported_with_the_closest_name() -> None:
+    environ = {
+        "CTXFY_LLM_TIMEOUT": "5",
+        "CTXFY_SOMETHING": "1",
+        "CTXFY_PORT": "9000",
+        "CTXFY_HEALTHCHECK_TIMEOUT_S": "3",  # the container health check's own variable
+        "CTXFY_KEY": "ctxfy_...",  # the quickstart's shell variable
+        "HOME": "/root",
+    }
+    assert unknown_variables(environ) == [
+        "CTXFY_LLM_TIMEOUT is not a ctxfy setting (did you mean CTXFY_LLM_TIMEOUT_S?); "
+        "it is ignored",
+        "CTXFY_SOMETHING is not a ctxfy setting; it is ignored",
+    ]
+    assert Settings.from_env(environ).llm_timeout_s == 60.0  # a warning, not a failure
 
 
 @pytest.mark.parametrize(
