@@ -5,18 +5,21 @@ Works in any FastMCP server. For ``prompts/get`` and ``tools/call`` it checks, i
 1. the request-level limits (:class:`~ctxfy.core.params.ValidationLimits`: number of
    arguments, total size), for every prompt and tool;
 2. each argument against its declaration. ctxfy's own components carry their declarations
-   (:class:`~ctxfy.core.params.ParamSpec`); for plain FastMCP components they are derived
-   from what FastMCP knows: prompt arguments (strings, required or not) and the tool's
-   argument JSON Schema (strings, integers, enums and lists of strings; a tool with any other
-   type is left to FastMCP's own validation);
+   (:class:`~ctxfy.core.params.ParamSpec`); for plain FastMCP components they are derived,
+   argument by argument, from what FastMCP knows: prompt arguments (strings, required or
+   not) and the tool's argument JSON Schema (strings and ``str | None``, integers, enums
+   and lists of strings). Any other argument (a boolean, a number, an object, a camelCase
+   name) is *opaque*: FastMCP keeps checking its type, ctxfy applies the character policy
+   to every string inside it and passes it on normalised. Unknown arguments are refused;
 3. every string value with the heuristic injection detector
    (:func:`~ctxfy.core.injection.detect_injection`): under the ``flag`` policy a finding is
    counted and audited and the request is served (the value stays segregated in its
    ``<user_input>`` block); under ``reject`` the request is refused like an invalid one.
 """
 
+import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import mcp.types as mt
 from fastmcp.prompts import Prompt, PromptResult
@@ -31,21 +34,23 @@ from ctxfy.adapters.mcp_tools import SpecTool
 from ctxfy.core.injection import InjectionFinding, detect_injection
 from ctxfy.core.params import (
     DEFAULT_LIMITS,
-    DEFAULT_MAX_LENGTH,
     FieldError,
     ParamSpec,
     ParamType,
     ValidationLimits,
-    check_request_limits,
+    is_param_name,
     validate_arguments,
 )
 from ctxfy.core.telemetry import MetricsRecorder
 
 __all__ = [
+    "Checks",
     "InjectionPolicy",
     "OnFlag",
     "RequestValidationMiddleware",
+    "prompt_checks",
     "prompt_params",
+    "tool_checks",
     "tool_params",
 ]
 
@@ -56,84 +61,191 @@ OnFlag = Callable[[InjectionFinding, str], None]
 """Audit callback, called once per finding with the prompt or tool name."""
 
 _MAX_DERIVED_LENGTH = 1_000_000
+_MAX_DERIVED_ITEMS = 10_000
+
+Checks = tuple[tuple[ParamSpec, ...], frozenset[str]]
+"""What the middleware checks for one component: declarations, and names of opaque arguments."""
+
+_C = TypeVar("_C", Prompt, Tool)
 
 
 def prompt_params(prompt: Prompt) -> tuple[ParamSpec, ...] | None:
     """Return the declarations of ``prompt``'s arguments (derived for plain prompts).
 
     Returns ``None`` when an argument name is not a lower-case identifier (``userName``):
-    the prompt is then only checked against the request limits and the detector.
+    such a prompt cannot be described with :class:`~ctxfy.core.params.ParamSpec` (the
+    middleware still checks it, see :func:`prompt_checks`).
     """
-    if isinstance(prompt, SpecPrompt):
-        return prompt.spec.params
-    arguments = prompt.arguments or []
-    if not all(_is_identifier(a.name) for a in arguments):
-        return None
-    return tuple(
-        ParamSpec(name=a.name, required=a.required, max_length=DEFAULT_MAX_LENGTH)
-        for a in arguments
-    )
+    params, opaque = prompt_checks(prompt)
+    return None if opaque else params
 
 
 def tool_params(tool: Tool) -> tuple[ParamSpec, ...] | None:
     """Return the declarations of ``tool``'s arguments, or ``None`` if they cannot be derived.
 
-    Declarations are derived from the tool's JSON Schema only when every property has a type
-    the core validator knows; otherwise FastMCP's own validation stays in charge.
+    Declarations are derived from the tool's JSON Schema only when every property is a
+    string, an integer, a string enum or a list of strings (what ``ParamSpec`` describes);
+    otherwise the REST façade and the docs keep FastMCP's schema. The middleware checks
+    every tool whatever its types, see :func:`tool_checks`.
+    """
+    params, opaque = tool_checks(tool)
+    if opaque or any(_optional_string(p) for p in _properties(tool).values()):
+        return None  # a ParamSpec cannot say that null is allowed too
+    return params
+
+
+def prompt_checks(prompt: Prompt) -> Checks:
+    """Return what the middleware checks for ``prompt``: declarations and opaque names.
+
+    A plain prompt's argument named like an identifier becomes a string declaration
+    (required as FastMCP says, at most 1,000,000 characters); any other name (``userName``)
+    is *opaque*: known, so not refused as unknown, and held to the character policy.
+
+    Returns:
+        The declarations and the names of the opaque arguments (see
+        :func:`~ctxfy.core.params.validate_arguments`).
+    """
+    if isinstance(prompt, SpecPrompt):
+        return prompt.spec.params, frozenset()
+    params: list[ParamSpec] = []
+    opaque: set[str] = set()
+    for argument in prompt.arguments or []:
+        if is_param_name(argument.name):
+            params.append(
+                ParamSpec(
+                    name=argument.name,
+                    required=argument.required,
+                    max_length=_MAX_DERIVED_LENGTH,
+                )
+            )
+        else:
+            opaque.add(argument.name)
+    return tuple(params), frozenset(opaque)
+
+
+def tool_checks(tool: Tool) -> Checks:
+    """Return what the middleware checks for ``tool``: declarations and opaque names.
+
+    Each property of the tool's JSON Schema is derived on its own: strings (also
+    ``str | None``, as an optional string), integers, string enums and lists of strings
+    become declarations, with the schema's ``maxLength``/``maxItems`` or 1,000,000
+    characters and 10,000 items, and the schema's ``pattern`` matched anywhere, as JSON
+    Schema does. Every other property (booleans, numbers, objects, other unions, names that
+    are not identifiers) is opaque: FastMCP converts and validates its type, and the
+    character policy applies to every string inside it.
+
+    Returns:
+        The declarations and the names of the opaque arguments.
     """
     if isinstance(tool, SpecTool):
-        return tool.spec.params
-    schema = tool.parameters
-    properties = schema.get("properties", {})
-    required = set(schema.get("required", []))
+        return tool.spec.params, frozenset()
+    required = set(tool.parameters.get("required", []))
     params: list[ParamSpec] = []
-    for name, prop in properties.items():
+    opaque: set[str] = set()
+    for name, prop in _properties(tool).items():
         param = _param_from_schema(name, prop, name in required)
         if param is None:
-            return None
-        params.append(param)
-    return tuple(params)
+            opaque.add(name)
+        else:
+            params.append(param)
+    return tuple(params), frozenset(opaque)
 
 
-def _is_identifier(name: str) -> bool:
-    try:
-        ParamSpec(name=name)
-    except ValueError:
-        return False
-    return True
+def _properties(tool: Tool) -> dict[str, Any]:
+    properties = tool.parameters.get("properties", {})
+    return properties if isinstance(properties, dict) else {}
 
 
-def _param_from_schema(name: str, prop: dict[str, Any], required: bool) -> ParamSpec | None:
-    if not _is_identifier(name):
+def _optional_string(prop: Any) -> dict[str, Any] | None:
+    """Return the string branch of ``anyOf: [string, null]`` (``str | None``), if that is it."""
+    branches = prop.get("anyOf") if isinstance(prop, dict) else None
+    if not isinstance(branches, list) or len(branches) != 2:
         return None
-    max_length = int(prop.get("maxLength", _MAX_DERIVED_LENGTH))
+    kinds = [b.get("type") if isinstance(b, dict) else None for b in branches]
+    if sorted(map(str, kinds)) != ["null", "string"]:
+        return None
+    string = branches[kinds.index("string")]
+    return string if isinstance(string, dict) else None
+
+
+def _param_from_schema(name: str, prop: Any, required: bool) -> ParamSpec | None:
+    if not is_param_name(name) or not isinstance(prop, dict):
+        return None
+    string = _optional_string(prop)
+    if string is not None:
+        # None is a valid value: FastMCP checks presence, ctxfy checks the text if any.
+        prop, required = string, False
+    try:
+        return _declaration(name, prop, required)
+    except (TypeError, ValueError):
+        return None  # a schema ctxfy cannot mirror (a bad pattern, odd limits): opaque
+
+
+def _declaration(name: str, prop: dict[str, Any], required: bool) -> ParamSpec | None:
     kind = prop.get("type")
-    if "enum" in prop and all(isinstance(c, str) for c in prop["enum"]):
-        return ParamSpec(name, type=ParamType.ENUM, required=required, choices=tuple(prop["enum"]))
-    if kind == "string":
+    choices = prop.get("enum")
+    if isinstance(choices, list) and choices and all(isinstance(c, str) for c in choices):
+        return ParamSpec(name, type=ParamType.ENUM, required=required, choices=tuple(choices))
+    if kind == "string" and "enum" not in prop:
+        pattern = prop.get("pattern")
         return ParamSpec(
-            name, required=required, max_length=max_length, pattern=prop.get("pattern")
+            name,
+            required=required,
+            max_length=int(prop.get("maxLength", _MAX_DERIVED_LENGTH)),
+            pattern=pattern if isinstance(pattern, str) else None,
+            pattern_anywhere=True,
         )
     if kind == "integer":
         return ParamSpec(name, type=ParamType.INTEGER, required=required)
-    if kind == "array" and prop.get("items", {}).get("type") == "string":
+    items = prop.get("items")
+    if kind == "array" and isinstance(items, dict) and _plain_string(items):
         return ParamSpec(
             name,
             type=ParamType.STRING_LIST,
             required=required,
-            max_items=int(prop.get("maxItems", 10_000)),
-            max_length=int(prop["items"].get("maxLength", _MAX_DERIVED_LENGTH)),
+            max_items=int(prop.get("maxItems", _MAX_DERIVED_ITEMS)),
+            max_length=int(items.get("maxLength", _MAX_DERIVED_LENGTH)),
         )
     return None
 
 
+def _plain_string(schema: dict[str, Any]) -> bool:
+    # Items with a pattern or an enum of their own are left to FastMCP, with the policy.
+    return schema.get("type") == "string" and not {"pattern", "enum"} & schema.keys()
+
+
+class _DerivedChecks:
+    """The checks derived for each plain component, kept as long as the component lives.
+
+    FastMCP hands out the same component object request after request; deriving its
+    checks costs tens of microseconds, looking them up here well under one.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._found: dict[int, tuple[weakref.ref[Any], object, Checks]] = {}
+
+    def get(self, component: _C, source: object, derive: Callable[[_C], Checks]) -> Checks:
+        # ``source`` is the object the checks come from (the schema or the argument list):
+        # a component given a new one is derived again.
+        hit = self._found.get(id(component))
+        if hit is not None and hit[0]() is component and hit[1] is source:
+            return hit[2]
+        checks = derive(component)
+        if len(self._found) >= self._size:
+            self._found.clear()
+        self._found[id(component)] = (weakref.ref(component), source, checks)
+        return checks
+
+
 def _cleaned(arguments: Mapping[str, Any], values: Mapping[str, object]) -> dict[str, Any]:
-    # Pass on the normalised strings; integers and JSON-string lists stay as sent, so that
-    # FastMCP converts them as it always does (a SpecPrompt or SpecTool reuses the values
-    # validated here instead, see ``validated_arguments``).
+    # Pass on the normalised strings (opaque lists and objects carry them inside); integers
+    # and JSON-string lists stay as sent, so that FastMCP converts them as it always does
+    # (a SpecPrompt or SpecTool reuses the values validated here, see
+    # ``validated_arguments``).
     out = dict(arguments)
     for name, value in values.items():
-        if isinstance(value, str):
+        if isinstance(value, str | list | dict):
             out[name] = value
         elif isinstance(value, tuple) and isinstance(arguments.get(name), list):
             out[name] = list(value)
@@ -196,6 +308,7 @@ class RequestValidationMiddleware(Middleware):
         self.injection_policy: InjectionPolicy = injection_policy
         self._metrics = metrics
         self._on_flag = on_flag
+        self._derived = _DerivedChecks()
 
     async def on_get_prompt(
         self,
@@ -208,7 +321,8 @@ class RequestValidationMiddleware(Middleware):
         if prompt is None:
             return await call_next(context)
         arguments: dict[str, Any] = dict(context.message.arguments or {})
-        errors, cleaned, values = self._check(name, prompt_params(prompt), arguments)
+        checks = self._derived.get(prompt, prompt.arguments, prompt_checks)
+        errors, cleaned, values = self._check(name, checks, arguments)
         if errors:
             raise invalid_params(errors)
         message = context.message.model_copy(update={"arguments": cleaned})
@@ -228,7 +342,8 @@ class RequestValidationMiddleware(Middleware):
         if tool is None:
             return await call_next(context)
         arguments: dict[str, Any] = dict(context.message.arguments or {})
-        errors, cleaned, values = self._check(name, tool_params(tool), arguments)
+        checks = self._derived.get(tool, tool.parameters, tool_checks)
+        errors, cleaned, values = self._check(name, checks, arguments)
         if errors:
             return invalid_tool_result(errors)
         message = context.message.model_copy(update={"arguments": cleaned})
@@ -238,15 +353,15 @@ class RequestValidationMiddleware(Middleware):
             return await call_next(context.copy(message=message))
 
     def _check(
-        self, target: str, params: tuple[ParamSpec, ...] | None, arguments: dict[str, Any]
+        self,
+        target: str,
+        checks: Checks,
+        arguments: dict[str, Any],
     ) -> tuple[tuple[FieldError, ...], dict[str, Any], Mapping[str, object]]:
         """Return the errors that refuse the request, the arguments to pass on and their values."""
-        if params is None:
-            errors = check_request_limits(arguments, self.limits)
-            values: Mapping[str, object] = arguments
-        else:
-            result = validate_arguments(params, arguments, self.limits)
-            errors, values = result.errors, result.values
+        params, opaque = checks
+        result = validate_arguments(params, arguments, self.limits, opaque=opaque)
+        errors, values = result.errors, result.values
         if errors:
             self._count_rejection(errors)
             return errors, arguments, values

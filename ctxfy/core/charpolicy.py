@@ -14,6 +14,9 @@ reviewer. The policy, applied by :func:`clean_text`:
 * **kept** — zero-width joiner and non-joiner (U+200D, U+200C), which emoji sequences and
   several scripts (Persian, Arabic, Indic) need;
 * **normalised** — everything else, to Unicode NFC.
+
+:func:`clean_value` applies the same policy to every string inside a JSON value (list
+items, mapping keys and values), for arguments whose type the component checks itself.
 """
 
 import re
@@ -130,3 +133,60 @@ def clean_text(field: str, text: str) -> tuple[str, list[FieldError]]:
         )
     cleaned = _INVISIBLE_RE.sub("", text)
     return unicodedata.normalize("NFC", cleaned), errors
+
+
+#: How deeply :func:`clean_value` follows nested lists and mappings before refusing a value.
+MAX_NESTING = 32
+
+
+def clean_value(field: str, value: object) -> tuple[object, list[FieldError]]:
+    """Apply the character policy to every string inside a JSON value.
+
+    Used for arguments whose type the component checks itself (booleans, numbers, objects,
+    unions of a plain FastMCP tool): strings, list items and mapping values are cleaned
+    with :func:`clean_text`; mapping keys are checked but passed on as sent, since they may
+    name something the component looks up; other values pass unchanged.
+
+    Args:
+        field: The argument name, used in error messages (``notes[2]``, ``meta.owner``).
+        value: The raw JSON value.
+
+    Returns:
+        The value with every string normalised, and the list of errors. A value nested
+        more than :data:`MAX_NESTING` levels deep is refused with rule ``max_depth``.
+
+    Example:
+        >>> clean_value("meta", {"owner": "Zu" + chr(0x308) + "rich", "n": 2})
+        ({'owner': 'Zürich', 'n': 2}, [])
+        >>> [e.field for e in clean_value("notes", ["ok", "a" + chr(0)])[1]]
+        ['notes[1]']
+    """
+    errors: list[FieldError] = []
+    cleaned = _clean_nested(field, value, 0, errors)
+    return cleaned, errors
+
+
+def _clean_nested(field: str, value: object, depth: int, errors: list[FieldError]) -> object:
+    if isinstance(value, str):
+        text, found = clean_text(field, value)
+        errors.extend(found)
+        return text
+    if not isinstance(value, list | dict):
+        return value  # numbers, booleans, null: nothing to clean
+    if depth >= MAX_NESTING:
+        message = f"{field} is nested more than {MAX_NESTING} levels deep"
+        errors.append(FieldError(field, "max_depth", message))
+        return value
+    if isinstance(value, list):
+        return [
+            _clean_nested(f"{field}[{i}]", item, depth + 1, errors) for i, item in enumerate(value)
+        ]
+    out: dict[object, object] = {}
+    for key, item in value.items():
+        shown = str(key)[:64]
+        # A key is a name, shown in errors; one with invisible characters is shown escaped.
+        where = f"{field}.{shown if shown.isprintable() else ascii(shown)[1:-1]}"
+        if isinstance(key, str):
+            errors.extend(clean_text(where, key)[1])
+        out[key] = _clean_nested(where, item, depth + 1, errors)
+    return out

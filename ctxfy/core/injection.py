@@ -82,10 +82,11 @@ _MAX_DEPTH = 4
 _MAX_FIELD_NAME = 64
 _SEPARATOR = "\n\x00\n"
 _INVISIBLE_RE = re.compile("[" + "".join(sorted(STRIPPED_INVISIBLES | {"\u200c", "\u200d"})) + "]")
-# Full-width letters, digits and < > [ ] | # :, letter-like symbols, enclosed and
-# mathematical alphanumerics, Latin ligatures: forms NFKC folds onto what the patterns match.
+# Full-width letters, digits and < > [ ] | # : / _, the small <, letter-like symbols, enclosed
+# and mathematical alphanumerics, Latin ligatures: forms NFKC folds onto what the patterns
+# match.
 _COMPATIBILITY_RE = re.compile(
-    "[\uff03\uff10-\uff1a\uff1c\uff1e\uff21-\uff3b\uff3d\uff41-\uff5a\uff5c"
+    "[\uff03\uff0f\uff10-\uff1a\uff1c\uff1e\uff21-\uff3b\uff3d\uff3f\uff41-\uff5a\uff5c\ufe64"
     "\u2100-\u214f\u2460-\u24ff\ufb00-\ufb06\U0001d400-\U0001d7ff\U0001f130-\U0001f189]"
 )
 

@@ -266,7 +266,12 @@ _RULES: tuple[_Rule, ...] = (
             r"(?:the\s++)?\Z",
         ),
     ),
-    _Rule("delimiter_forgery", (_rx(r"<\s*+/?\s*+user_input\b"),), ("user_input",)),
+    # "<" or a look-alike the renderer also escapes (see ctxfy.core.prompt.DELIMITER_OPENERS).
+    _Rule(
+        "delimiter_forgery",
+        (_rx(r"[<\u2039\u2329\u3008\u27e8\u02c2\u1438]\s*+/?\s*+user_input\b"),),
+        ("user_input",),
+    ),
 )
 
 

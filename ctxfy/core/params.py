@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ctxfy.core.charpolicy import FieldError, clean_text, is_clean_ascii
+from ctxfy.core.charpolicy import FieldError, clean_text, clean_value, is_clean_ascii
 from ctxfy.core.request_limits import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_ARGUMENTS,
@@ -24,6 +24,8 @@ from ctxfy.core.request_limits import (
 )
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+_INTEGER_RE = re.compile(r"\s*[-+]?\d+\s*")
+_SMALL_INTEGER_RE = re.compile(r"\s*[-+]?0*\d{1,18}\s*")
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_ITEMS",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MAX_REQUEST_CHARS",
+    "MAX_INTEGER",
     "FieldError",
     "ParamSpec",
     "ParamType",
@@ -39,6 +42,7 @@ __all__ = [
     "arguments_schema",
     "check_request_limits",
     "clean_text",
+    "is_param_name",
     "request_size",
     "validate_arguments",
 ]
@@ -46,6 +50,8 @@ __all__ = [
 #: Default per-field limits, chosen so that a real business requirement fits with room to spare.
 DEFAULT_MAX_LENGTH = 8_000
 DEFAULT_MAX_ITEMS = 50
+#: The largest integer a string argument may spell (18 digits: it fits any 64-bit integer).
+MAX_INTEGER = 10**18 - 1
 
 
 class ParamType(enum.Enum):
@@ -55,6 +61,16 @@ class ParamType(enum.Enum):
     INTEGER = "integer"
     ENUM = "enum"
     STRING_LIST = "list[string]"
+
+
+def is_param_name(name: str) -> bool:
+    """Return whether ``name`` can name a declared parameter (a lower-case identifier).
+
+    Example:
+        >>> is_param_name("user_name"), is_param_name("userName")
+        (True, False)
+    """
+    return _NAME_RE.match(name) is not None
 
 
 def _check_name(_instance: object, attribute: "attrs.Attribute[str]", value: str) -> None:
@@ -89,8 +105,12 @@ class ParamSpec:
         example: A realistic example value (used in docs and schemas).
         max_length: Maximum length in characters of a string (of each item for lists).
         max_items: Maximum number of items of a ``list[string]``.
-        pattern: Optional regular expression a string must match in full.
+        pattern: Optional regular expression a string must match in full; the JSON Schema
+            publishes it anchored, ``^(?:pattern)$``, which says the same.
         choices: Allowed values of an ``enum``.
+        pattern_anywhere: Whether ``pattern`` may match anywhere in the string instead, as a
+            JSON Schema ``pattern`` does; set for declarations derived from a plain
+            component's JSON Schema, so ctxfy checks what the component itself checks.
     """
 
     name: str = attrs.field(validator=_check_name)
@@ -102,6 +122,7 @@ class ParamSpec:
     max_items: int = attrs.field(default=DEFAULT_MAX_ITEMS, validator=attrs.validators.ge(1))
     pattern: str | None = attrs.field(default=None, validator=_check_pattern)
     choices: tuple[str, ...] = ()
+    pattern_anywhere: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.type is ParamType.ENUM and not self.choices:
@@ -109,8 +130,20 @@ class ParamSpec:
         if self.type is not ParamType.ENUM and self.choices:
             raise ValueError(f"parameter {self.name!r} declares choices but is not an enum")
 
+    @property
+    def published_pattern(self) -> str | None:
+        """The pattern as JSON Schema states it (anchored unless :attr:`pattern_anywhere`)."""
+        if self.pattern is None or self.pattern_anywhere:
+            return self.pattern
+        return f"^(?:{self.pattern})$"
+
     def json_schema(self) -> dict[str, Any]:
-        """Return the JSON Schema (draft 2020-12) of this parameter's value."""
+        r"""Return the JSON Schema (draft 2020-12) of this parameter's value.
+
+        A required string gets ``minLength: 1`` and, unless it has a pattern of its own,
+        ``pattern: "\S"`` (a value of only whitespace counts as missing); a required list
+        gets ``minItems: 1``. A whole-string pattern is published anchored.
+        """
         schema: dict[str, Any]
         if self.type is ParamType.INTEGER:
             schema = {"type": "integer"}
@@ -122,12 +155,15 @@ class ParamSpec:
                 "items": {"type": "string", "maxLength": self.max_length},
                 "maxItems": self.max_items,
             }
+            if self.required:
+                schema["minItems"] = 1
         else:
             schema = {"type": "string", "maxLength": self.max_length}
             if self.required:
                 schema["minLength"] = 1
+                schema["pattern"] = r"\S"
             if self.pattern is not None:
-                schema["pattern"] = self.pattern
+                schema["pattern"] = self.published_pattern
         if self.description:
             schema["description"] = self.description
         if self.example is not None:
@@ -178,8 +214,11 @@ def _convert(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError]]:
             return None, [FieldError(name, "type", f"{name} must be an integer")]
         if isinstance(raw, int):
             return raw, []
-        if isinstance(raw, str) and re.fullmatch(r"\s*[-+]?\d{1,18}\s*", raw):
-            return int(raw), []
+        if isinstance(raw, str) and _INTEGER_RE.fullmatch(raw):
+            if _SMALL_INTEGER_RE.fullmatch(raw):
+                return int(raw), []
+            message = f"{name} is out of range; the limit is {MAX_INTEGER:,} either way"
+            return None, [FieldError(name, "range", message)]
         return None, [FieldError(name, "type", f"{name} must be an integer")]
     if spec.type is ParamType.STRING_LIST:
         return _convert_list(spec, raw)
@@ -203,10 +242,11 @@ def _check_string(spec: ParamSpec, field: str, text: str) -> tuple[object, list[
     if spec.type is ParamType.ENUM and text not in spec.choices:
         allowed = ", ".join(spec.choices)
         errors.append(FieldError(field, "enum", f"{field} must be one of: {allowed}"))
-    if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
-        errors.append(
-            FieldError(field, "pattern", f"{field} must match the pattern {spec.pattern}")
-        )
+    if spec.pattern is not None:
+        match = re.search if spec.pattern_anywhere else re.fullmatch
+        if not match(spec.pattern, text):
+            message = f"{field} must match the pattern {spec.published_pattern}"
+            errors.append(FieldError(field, "pattern", message))
     return (None if errors else text), errors
 
 
@@ -244,6 +284,8 @@ def validate_arguments(
     params: tuple[ParamSpec, ...],
     arguments: Mapping[str, object] | None,
     limits: ValidationLimits = DEFAULT_LIMITS,
+    *,
+    opaque: frozenset[str] = frozenset(),
 ) -> ValidationResult:
     """Validate and convert ``arguments`` against their declarations.
 
@@ -257,6 +299,10 @@ def validate_arguments(
         params: The declared parameters.
         arguments: The raw arguments as received (MCP sends strings).
         limits: The request-level limits (:data:`DEFAULT_LIMITS` when not given).
+        opaque: Names of further known arguments whose type the component checks itself
+            (a plain FastMCP tool's booleans, numbers, objects and unions): only the
+            character policy applies, to every string inside them (see
+            :func:`~ctxfy.core.charpolicy.clean_value`).
 
     Returns:
         The converted values and every error found.
@@ -291,7 +337,13 @@ def validate_arguments(
                 errors.append(FieldError(spec.name, "required", f"{spec.name} is required"))
         else:
             values[spec.name] = value
-    for name in sorted(set(arguments) - {p.name for p in params}):
+    for name, raw in arguments.items():
+        if name in opaque:
+            value, field_errors = clean_value(name, raw)
+            errors.extend(field_errors)
+            if not field_errors:
+                values[name] = value
+    for name in sorted(set(arguments) - {p.name for p in params} - opaque):
         shown = name if len(name) <= 64 else name[:64] + "…"
         errors.append(
             FieldError(shown, "unknown", f"{shown!r} is not an argument of this prompt or tool")

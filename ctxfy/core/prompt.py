@@ -5,7 +5,10 @@ server as ``{{> name}}`` (for example ``{{> context_stack_skeleton}}``). Renderi
 pass over the template: a user value is inserted exactly once, inside a delimited block that
 names its source, and is never scanned again, so ``{{objective}}``, ``{0}``, ``${x}``, ``%s``
 or Jinja syntax inside a value stays literal text. A value cannot close or forge the
-delimiter: any ``<user_input`` or ``</user_input`` inside it is escaped.
+delimiter: anything inside it that reads ``<user_input`` or ``</user_input`` once folded
+(NFKC and case folding, ignoring whitespace and invisible format characters such as the
+zero-width joiner, with look-alikes of ``<`` such as U+2039 and U+FF1C counted as ``<``) has
+its ``<`` escaped as ``&lt;``.
 
 A line of the template that refers to an optional parameter the caller left out is dropped,
 so a template can say ``Domain: {{domain}}`` without leaving an empty "Domain:" behind.
@@ -13,6 +16,7 @@ so a template can say ``Domain: {{domain}}`` without leaving an empty "Domain:" 
 
 import functools
 import re
+import unicodedata
 from collections.abc import Mapping
 
 import attrs
@@ -20,7 +24,17 @@ import attrs
 from ctxfy.core.params import ParamSpec, arguments_schema
 
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*(>\s*)?([a-z_][a-z0-9_]*)\s*\}\}")
-_DELIMITER_RE = re.compile(r"<(\s*/?\s*user_input)", re.IGNORECASE)
+_DELIMITER_NAME = "user_input"
+# In ASCII text only whitespace can hide inside a delimiter: the "<" before it is escaped.
+_ASCII_DELIMITER_RE = re.compile(
+    r"<(?=\s*/?\s*" + r"\s*".join(_DELIMITER_NAME) + ")", re.IGNORECASE
+)
+#: Characters read as the ``<`` that opens a delimiter: those NFKC folds to ``<`` (small and
+#: full-width forms) and look-alikes a model may take for one (angle quotation mark,
+#: angle brackets, modifier letter and Canadian syllabics arrowheads).
+DELIMITER_OPENERS = "<\ufe64\uff1c\u2039\u2329\u3008\u27e8\u02c2\u1438"
+_OPENER_RE = re.compile(f"[{DELIMITER_OPENERS}]")
+_SLASHES = "/\u2044\u2215"  # the solidus, once folded, and its fraction and division look-alikes
 _PROMPT_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 #: The sentence placed before any prompt that carries user-supplied blocks.
@@ -33,15 +47,73 @@ DATA_NOTICE = (
 def escape_user_text(text: str) -> str:
     """Escape every sequence in ``text`` that could open or close a ``user_input`` block.
 
+    A sequence counts as a delimiter when, folded character by character (NFKC, then case
+    folding), with whitespace, format characters (``Cf``: zero-width joiners and spaces,
+    word joiner, bidi and tag characters) and variation selectors ignored, it reads
+    ``<user_input`` or ``</user_input``, any of :data:`DELIMITER_OPENERS` standing for
+    ``<``. Clean ASCII text takes a single regular-expression pass.
+
     Args:
         text: An untrusted value.
 
     Returns:
-        The text with ``<`` replaced by ``&lt;`` where it starts a delimiter.
+        The text with the opening character replaced by ``&lt;`` where it starts a
+        delimiter.
+
+    Example:
+        >>> escape_user_text("a </user" + chr(0x200D) + "_input> b")
+        'a &lt;/user\u200d_input> b'
+        >>> escape_user_text(chr(0xFF1C) + "/USER_INPUT>")
+        '&lt;/USER_INPUT>'
     """
-    if "<" not in text:  # every delimiter starts with one; most values have none
+    if text.isascii():
+        if "<" not in text:  # every delimiter starts with one; most values have none
+            return text
+        return _ASCII_DELIMITER_RE.sub("&lt;", text)
+    out: list[str] = []
+    last = 0
+    for match in _OPENER_RE.finditer(text):
+        start = match.start()
+        if _names_delimiter(text, start + 1):
+            out += (text[last:start], "&lt;")
+            last = start + 1
+    if not out:
         return text
-    return _DELIMITER_RE.sub(r"&lt;\1", text)
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _names_delimiter(text: str, start: int) -> bool:
+    """Return whether ``text`` from ``start`` reads ``/user_input`` or ``user_input``, folded."""
+    matched = 0
+    for index in range(start, len(text)):
+        # Only ignorable characters and a prefix of the name are read, so each opener's
+        # scan stops at the next character that is neither: the pass stays linear.
+        for char in _fold(text[index]):
+            if matched == 0 and char in _SLASHES:
+                matched = -1  # one slash, before the name only
+            elif char == _DELIMITER_NAME[max(matched, 0)]:
+                matched = max(matched, 0) + 1
+                if matched == len(_DELIMITER_NAME):
+                    return True
+            else:
+                return False
+    return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold(char: str) -> str:
+    """Return ``char`` NFKC- and case-folded, with the characters a reader cannot see removed."""
+    folded = unicodedata.normalize("NFKC", char).casefold()
+    return "".join(c for c in folded if not _is_ignorable(c))
+
+
+def _is_ignorable(char: str) -> bool:
+    return (
+        char.isspace()
+        or unicodedata.category(char) == "Cf"
+        or "\ufe00" <= char <= "\ufe0f"  # variation selectors
+    )
 
 
 def user_block(name: str, value: str) -> str:

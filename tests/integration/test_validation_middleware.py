@@ -1,13 +1,14 @@
 """RequestValidationMiddleware in a plain FastMCP server, through fastmcp.Client in memory."""
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from fastmcp import Client, FastMCP
 from loguru import logger
 from mcp import McpError
 from mcp.types import TextContent
+from pydantic import Field
 
 from ctxfy.adapters.mcp_prompts import SpecPrompt
 from ctxfy.adapters.mcp_tools import LintContextStackTool
@@ -253,3 +254,177 @@ async def test_every_validation_rejection_is_counted_once_per_rule() -> None:
 def test_an_unknown_policy_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="injection_policy"):
         RequestValidationMiddleware(injection_policy="block")  # type: ignore[arg-type]
+
+
+# --- plain components whose arguments are not all strings -------------------------------------
+
+BAD = "a\u202eb\x00c"  # a bidi override and a NUL
+DECOMPOSED = "Cafe\u0301"  # "Café" with a combining accent, not NFC
+
+
+def add_mixed_components(mcp: FastMCP[Any]) -> FastMCP[Any]:
+    """Plain FastMCP tools and a prompt as people write them: unions, booleans, numbers."""
+
+    @mcp.tool
+    def with_optional(text: str, note: str | None = None) -> dict[str, Any]:
+        return {"text": text, "note": note}
+
+    @mcp.tool
+    def with_bool(text: str, verbose: bool = False) -> dict[str, Any]:
+        return {"text": text, "verbose": verbose}
+
+    @mcp.tool
+    def with_float(text: str, ratio: float = 1.0) -> dict[str, Any]:
+        return {"text": text, "ratio": ratio}
+
+    @mcp.tool
+    def with_dict(text: str, meta: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"text": text, "meta": meta}
+
+    @mcp.tool
+    def ticket(code: Annotated[str, Field(pattern=r"[A-Z]{3}-\d+")]) -> dict[str, Any]:
+        return {"code": code}
+
+    @mcp.prompt
+    def hello(userName: str) -> str:
+        return f"Hello {userName}"
+
+    return mcp
+
+
+def guarded() -> FastMCP[Any]:
+    mcp: FastMCP[Any] = FastMCP("guarded")
+    mcp.add_middleware(RequestValidationMiddleware())
+    return add_mixed_components(mcp)
+
+
+def bare() -> FastMCP[Any]:
+    return add_mixed_components(FastMCP("bare"))
+
+
+# (tool, arguments with ``value`` where the bad or decomposed text goes, the field it is in)
+MIXED_CASES = [
+    ("with_optional", {"text": "ok", "note": "{value}"}, "note"),
+    ("with_optional", {"text": "{value}"}, "text"),
+    ("with_bool", {"text": "{value}", "verbose": True}, "text"),
+    ("with_float", {"text": "{value}", "ratio": 0.5}, "text"),
+    ("with_dict", {"text": "ok", "meta": {"owner": "{value}"}}, "meta.owner"),
+]
+
+
+def filled(arguments: dict[str, Any], value: str) -> dict[str, Any]:
+    def fill(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: fill(v) for k, v in item.items()}
+        return value if item == "{value}" else item
+
+    out: dict[str, Any] = fill(arguments)
+    return out
+
+
+@pytest.mark.parametrize(("tool", "arguments", "field"), MIXED_CASES)
+async def test_plain_tools_with_other_types_refuse_nul_and_bidi_naming_the_field(
+    tool: str, arguments: dict[str, Any], field: str
+) -> None:
+    async with Client(guarded()) as client:
+        result = await client.call_tool(tool, filled(arguments, BAD), raise_on_error=False)
+    assert result.is_error
+    assert result.structured_content is not None
+    assert error_pairs(result.structured_content["errors"]) == {
+        (field, "control_character"),
+        (field, "bidi_control"),
+    }
+
+
+@pytest.mark.parametrize(("tool", "arguments", "field"), MIXED_CASES)
+async def test_plain_tools_with_other_types_receive_nfc_text(
+    tool: str, arguments: dict[str, Any], field: str
+) -> None:
+    async with Client(guarded()) as client:
+        result = await client.call_tool(tool, filled(arguments, DECOMPOSED))
+    assert result.structured_content is not None
+    assert DECOMPOSED not in str(result.structured_content)
+    assert "Café" in str(result.structured_content)
+
+
+async def test_camel_case_plain_prompt_arguments_get_the_character_policy_and_nfc() -> None:
+    async with Client(guarded()) as client:
+        with pytest.raises(McpError) as info:
+            await client.get_prompt("hello", {"userName": BAD})
+        fine = await client.get_prompt("hello", {"userName": DECOMPOSED})
+    assert isinstance(info.value.error.data, dict)
+    assert error_pairs(info.value.error.data["errors"]) == {
+        ("userName", "control_character"),
+        ("userName", "bidi_control"),
+    }
+    assert text_of(fine) == "Hello Café"
+
+
+async def test_unknown_arguments_of_tools_with_other_types_are_refused() -> None:
+    async with Client(guarded()) as client:
+        result = await client.call_tool(
+            "with_bool", {"text": "x", "verbos": True}, raise_on_error=False
+        )
+    assert result.structured_content is not None
+    assert error_pairs(result.structured_content["errors"]) == {("verbos", "unknown")}
+
+
+VALID_CALLS = [
+    ("with_optional", {"text": "Résumé"}),
+    ("with_optional", {"text": "x", "note": None}),
+    ("with_optional", {"text": "x", "note": "plain note"}),
+    ("with_bool", {"text": "x", "verbose": True}),
+    ("with_bool", {"text": "x", "verbose": "true"}),
+    ("with_float", {"text": "x", "ratio": 2}),
+    ("with_float", {"text": "x", "ratio": "0.25"}),
+    ("with_dict", {"text": "x", "meta": {"owner": "Ada", "team": "日本語"}}),
+    ("with_dict", {"text": "x", "meta": None}),
+    ("ticket", {"code": "ABC-12"}),
+    ("ticket", {"code": "ticket ABC-12"}),
+    ("ticket", {"code": "abc"}),
+    ("ticket", {"code": "ABC-"}),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments"), VALID_CALLS)
+async def test_the_middleware_accepts_what_bare_fastmcp_accepts(
+    tool: str, arguments: dict[str, Any]
+) -> None:
+    async with Client(bare()) as plain, Client(guarded()) as checked:
+        expected = await plain.call_tool(tool, arguments, raise_on_error=False)
+        result = await checked.call_tool(tool, arguments, raise_on_error=False)
+    assert result.is_error == expected.is_error
+    if not expected.is_error:
+        assert result.structured_content == expected.structured_content
+
+
+async def test_a_derived_pattern_error_names_the_field_and_the_rule() -> None:
+    async with Client(guarded()) as client:
+        result = await client.call_tool("ticket", {"code": "abc"}, raise_on_error=False)
+    assert result.structured_content is not None
+    assert error_pairs(result.structured_content["errors"]) == {("code", "pattern")}
+
+
+async def test_a_replaced_tool_is_checked_against_its_new_arguments() -> None:
+    mcp = guarded()
+
+    def note(text: str) -> str:
+        return text
+
+    def note_v2(text: str, urgent: bool = False) -> str:
+        return text + ("!" if urgent else "")
+
+    mcp.tool(note, name="note")
+    async with Client(mcp) as client:
+        before = await client.call_tool("note", {"text": "a", "urgent": True}, raise_on_error=False)
+        mcp.local_provider.remove_tool("note")
+        mcp.tool(note_v2, name="note")
+        after = await client.call_tool(
+            "note", {"text": "a\u202e", "urgent": True}, raise_on_error=False
+        )
+        fine = await client.call_tool("note", {"text": "a", "urgent": True})
+    assert before.structured_content is not None
+    assert error_pairs(before.structured_content["errors"]) == {("urgent", "unknown")}
+    assert after.structured_content is not None
+    assert error_pairs(after.structured_content["errors"]) == {("text", "bidi_control")}
+    assert fine.data == "a!"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctxfy.core.charpolicy import FieldError, clean_text
+from ctxfy.core.charpolicy import FieldError, clean_text, clean_value
 
 ASCII_CONTROLS = [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)]
 ASCII_TEXT = st.text(alphabet=st.characters(max_codepoint=0x7F))
@@ -49,3 +49,19 @@ def test_non_ascii_suspects_after_ascii_text_take_the_general_path(text: str, su
     assert rules(errors) == [rule for rule in POLICY_ORDER if rule in found]
     stripped = (text + suspect).replace("\u200b", "").replace("\u00ad", "")
     assert cleaned == unicodedata.normalize("NFC", stripped)
+
+
+def test_every_string_inside_a_json_value_gets_the_policy_and_nfc() -> None:
+    value = {"Cafe\u0301": ["Zu\u0308rich", 1.5, True, None], "n": 3}
+    cleaned, errors = clean_value("meta", value)
+    assert errors == []
+    assert cleaned == {"Cafe\u0301": ["Zürich", 1.5, True, None], "n": 3}  # keys as sent
+
+
+def test_strings_inside_a_json_value_are_refused_by_their_path() -> None:
+    value = {"k\u202e": "ok", "list": ["fine", {"deep": "a\x00"}]}
+    _, errors = clean_value("meta", value)
+    assert [(e.field, e.rule) for e in errors] == [
+        ("meta.k\\u202e", "bidi_control"),  # the field shows the key escaped
+        ("meta.list[1].deep", "control_character"),
+    ]

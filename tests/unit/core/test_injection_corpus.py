@@ -27,7 +27,8 @@ FILLER = "Ship the invoicing feature"
 SENTINEL = "SENTINEL-7f3a"
 OPEN_RE = re.compile(r'<user_input name="(\w+)">')
 CLOSE = "</user_input>"
-DELIMITER_RE = re.compile(r"<\s*/?\s*user_input", re.IGNORECASE)
+DELIMITER_RE = re.compile(r"</?user_input")
+LOOK_ALIKE_LT = "\ufe64\uff1c\u2039\u2329\u3008\u27e8\u02c2\u1438"
 NEUTRALISERS = {"single_pass_rendering", "delimiter_escaping", "invisible_stripped"}
 EXPECT_KEYS = {"rejected_by", "flagged", "neutralised", "cleaned"}
 
@@ -71,6 +72,17 @@ def assert_segregated(spec: PromptSpec, values: Mapping[str, object]) -> str:
         block = f'<user_input name="{name}">\n{escape_user_text(str(value))}\n{CLOSE}'
         assert text.count(block) == 1
     return text
+
+
+def folded(text: str) -> str:
+    """Read ``text`` as a model might: NFKC, case folded, look-alikes of < read as <, and
+    whitespace and invisible format characters (zero-width joiners...) removed."""
+    text = re.sub(f"[{LOOK_ALIKE_LT}]", "<", unicodedata.normalize("NFKC", text).casefold())
+    return "".join(
+        c
+        for c in text
+        if not (c.isspace() or unicodedata.category(c) == "Cf" or "\ufe00" <= c <= "\ufe0f")
+    )
 
 
 def ids(entries: list[dict[str, Any]]) -> list[str]:
@@ -159,7 +171,7 @@ def test_every_attack_is_rejected_neutralised_or_flagged(entry: dict[str, Any]) 
         assert text == expected
     elif how == "delimiter_escaping":
         block = text.split(f'<user_input name="{field}">\n', 1)[1].split(f"\n{CLOSE}", 1)[0]
-        assert not DELIMITER_RE.search(block)
+        assert not DELIMITER_RE.search(folded(block))
     elif how == "invisible_stripped":
         assert value == expect["cleaned"]
 

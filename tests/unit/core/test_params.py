@@ -242,3 +242,60 @@ def test_ascii_values_and_their_non_ascii_twins_are_validated_alike(text: str) -
     if plain.ok:
         assert twin.values == {"objective": "é" + text, "tags": ("é" + text,)}
         assert plain.values == {"objective": text, "tags": (text,)}
+
+
+# --- integers out of range, published schemas, opaque arguments -------------------------------
+
+
+def test_an_integer_too_large_is_out_of_range_not_of_the_wrong_type() -> None:
+    count = (ParamSpec("count", type=ParamType.INTEGER),)
+    big = validate_arguments(count, {"count": "99999999999999999999"})
+    padded = validate_arguments(count, {"count": "-0000000000000000000042"})
+    assert rules(big.errors) == {("count", "range")}
+    assert "999,999,999,999,999,999" in big.errors[0].message
+    assert padded.values == {"count": -42}
+
+
+def test_a_whole_string_pattern_is_published_anchored() -> None:
+    spec = ParamSpec("code", pattern=r"[A-Z]{3}-\d+")
+    assert spec.json_schema()["pattern"] == r"^(?:[A-Z]{3}-\d+)$"
+    result = validate_arguments((spec,), {"code": "ticket ABC-12"})
+    assert rules(result.errors) == {("code", "pattern")}
+    assert r"^(?:[A-Z]{3}-\d+)$" in result.errors[0].message
+
+
+def test_a_pattern_that_may_match_anywhere_is_published_as_it_is() -> None:
+    spec = ParamSpec("code", pattern=r"[A-Z]{3}-\d+", pattern_anywhere=True)
+    assert spec.json_schema()["pattern"] == r"[A-Z]{3}-\d+"
+    assert validate_arguments((spec,), {"code": "ticket ABC-12"}).ok
+    assert rules(validate_arguments((spec,), {"code": "abc"}).errors) == {("code", "pattern")}
+
+
+def test_required_strings_and_lists_publish_that_empty_is_missing() -> None:
+    text = ParamSpec("objective", required=True).json_schema()
+    tags = ParamSpec("tags", type=ParamType.STRING_LIST, required=True).json_schema()
+    optional = ParamSpec("tags", type=ParamType.STRING_LIST).json_schema()
+    assert (text["minLength"], text["pattern"]) == (1, r"\S")
+    assert tags["minItems"] == 1
+    assert "minItems" not in optional
+
+
+def test_opaque_arguments_get_the_character_policy_on_every_string_inside() -> None:
+    result = validate_arguments(
+        (ParamSpec("title"),),
+        {"title": "ok", "flag": True, "meta": {"a": ["x", "Cafe\u0301"]}, "bad": ["\x00"]},
+        opaque=frozenset({"flag", "meta", "bad"}),
+    )
+    assert rules(result.errors) == {("bad[0]", "control_character")}
+    valid = validate_arguments(
+        (), {"flag": True, "meta": {"a": ["Cafe\u0301"]}}, opaque=frozenset({"flag", "meta"})
+    )
+    assert valid.values == {"flag": True, "meta": {"a": ["Café"]}}
+
+
+def test_opaque_arguments_nested_too_deep_are_refused() -> None:
+    deep: object = "x"
+    for _ in range(40):
+        deep = [deep]
+    result = validate_arguments((), {"deep": deep}, opaque=frozenset({"deep"}))
+    assert rules(result.errors) == {("deep" + "[0]" * 32, "max_depth")}
