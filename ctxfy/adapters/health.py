@@ -1,10 +1,17 @@
-"""``/health`` (liveness) and ``/ready`` (readiness) routes for any FastMCP server."""
+"""``/health`` (liveness) and ``/ready`` (readiness) routes for any FastMCP server.
+
+A readiness check that starts failing is logged once, at WARNING, with the error's text
+(credentials in URLs hidden); its recovery once, at INFO. The ``/ready`` answer itself
+names only the error's class, as it is served without a key.
+"""
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastmcp import FastMCP
+from loguru import logger
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -13,6 +20,16 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 #: Where the liveness route is served.
 LIVENESS_PATH = "/health"
+
+# The user-info part of a URL (``redis://user:password@host``): a password, as often as not.
+_URL_USERINFO = re.compile(r"(?<=://)[^/\s@]*@")
+_MAX_DETAIL_LENGTH = 500
+
+
+def _failure_detail(exc: BaseException) -> str:
+    """Describe a failed check for the log: class and message, URL credentials hidden."""
+    text = _URL_USERINFO.sub("***@", f"{type(exc).__name__}: {exc}")
+    return text if len(text) <= _MAX_DETAIL_LENGTH else text[:_MAX_DETAIL_LENGTH] + "..."
 
 
 def liveness_response() -> JSONResponse:
@@ -56,20 +73,41 @@ def add_health_routes(
     async def health(_request: Request) -> JSONResponse:
         return liveness_response()
 
-    async def run_check(check: ReadinessCheck) -> str | None:
+    failing_now: set[str] = set()  # checks whose failure has been logged
+
+    async def run_check(check: ReadinessCheck) -> tuple[str, str] | None:
+        """Return ``None``, or what the answer says and what the log says of the failure."""
         try:
             async with asyncio.timeout(check_timeout_s):
                 await check()
         except TimeoutError:
-            return f"no answer within {check_timeout_s:g} s"
+            reason = f"no answer within {check_timeout_s:g} s"
+            return reason, reason
         except Exception as exc:
-            return type(exc).__name__
+            return type(exc).__name__, _failure_detail(exc)
         return None
+
+    def log_transitions(results: Mapping[str, tuple[str, str] | None]) -> None:
+        # No await in here: concurrent probes see and update the state one at a time.
+        for name, result in results.items():
+            if result is not None and name not in failing_now:
+                failing_now.add(name)
+                logger.bind(event="health.check_failed", check=name, detail=result[1]).warning(
+                    "readiness check {} failing: {}", name, result[1]
+                )
+            elif result is None and name in failing_now:
+                failing_now.discard(name)
+                logger.bind(event="health.check_recovered", check=name).info(
+                    "readiness check {} recovered", name
+                )
 
     async def ready(_request: Request) -> JSONResponse:
         names = list(checks)
-        results = await asyncio.gather(*(run_check(checks[n]) for n in names))
-        failing = {n: r for n, r in zip(names, results, strict=True) if r is not None}
+        results = dict(
+            zip(names, await asyncio.gather(*(run_check(checks[n]) for n in names)), strict=True)
+        )
+        log_transitions(results)
+        failing = {n: r[0] for n, r in results.items() if r is not None}
         body = {
             "status": "not ready" if failing else "ready",
             "checks": {n: ("ok" if n not in failing else "failing") for n in names},

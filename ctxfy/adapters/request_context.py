@@ -12,11 +12,13 @@ import contextvars
 from typing import TYPE_CHECKING
 
 import attrs
+from mcp.server.lowlevel.server import request_ctx
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
 
 __all__ = [
+    "REQUEST_STATE_KEY",
     "RequestContext",
     "bind_request",
     "current_request",
@@ -63,15 +65,31 @@ class RequestContext:
     otel_context: Context | None = None
 
 
+REQUEST_STATE_KEY = "ctxfy.request"
+"""Where the HTTP request middleware keeps the :class:`RequestContext` in ``scope["state"]``."""
+
 _CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
     "ctxfy_request", default=None
 )
 
 
 def current_request() -> RequestContext | None:
-    """Return the context of the request being served, or ``None`` outside requests."""
+    """Return the context of the request being served, or ``None`` outside requests.
+
+    In a stateful MCP session, handlers run in the session's task, which does not inherit
+    the HTTP request's context; until the MCP middleware binds it, the context is found
+    through the MCP request being handled (its HTTP request's ``scope["state"]``).
+    """
     context = _CURRENT.get()
-    return None if context is None or context.finished else context
+    if context is not None and not context.finished:
+        return context
+    try:
+        request = request_ctx.get().request
+    except LookupError:
+        return None
+    state = getattr(request, "scope", {}).get("state")
+    found = state.get(REQUEST_STATE_KEY) if isinstance(state, dict) else None
+    return found if isinstance(found, RequestContext) and not found.finished else None
 
 
 def current_request_id() -> str | None:

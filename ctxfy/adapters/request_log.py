@@ -15,6 +15,16 @@ lines; instead the HTTP line is written only when no MCP line was (the request w
 refused before reaching MCP: 401, 403, 429, 400, 406; a notification; the GET event
 stream; a session DELETE). Every request thus has exactly one request line. When a REST
 route calls into FastMCP (``mcp.render_prompt``) the route's HTTP line is the one kept.
+
+Requests the MCP library answers itself, before any FastMCP middleware runs (an unknown
+method, parameters that do not fit the method: JSON-RPC -32601/-32602, or ``ping``), get
+their ``mcp.request`` line and operation sample from :class:`RequestContextMiddleware`,
+which reads the JSON-RPC answer from the response body (kept only while no MCP line has
+been written, and only up to a few kilobytes) and the method from the request body.
+
+Metric labels never carry names a client made up: the prompt, tool or resource label is
+the registered name (for a resource read through a template, the template), or
+``_unknown``; the log line keeps the name as sent.
 """
 
 from __future__ import annotations
@@ -24,8 +34,9 @@ import contextvars
 import time
 import uuid
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, get_args
 
+import mcp.types as mt
 from fastmcp.exceptions import NotFoundError, ToolError
 from fastmcp.server.dependencies import get_access_token, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
@@ -37,6 +48,7 @@ from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ctxfy.adapters.component_lookup import request_prompt, request_tool
 from ctxfy.adapters.logging import (
     RequestContext,
     bind_request,
@@ -44,16 +56,21 @@ from ctxfy.adapters.logging import (
     note_llm_model,
     reset_request,
 )
+from ctxfy.adapters.request_context import REQUEST_STATE_KEY
 from ctxfy.adapters.tracing import http_server_span
 from ctxfy.core.telemetry import (
+    UNKNOWN_TARGET,
     ArgumentLogging,
     MetricsRecorder,
     NullMetricsRecorder,
+    RpcExchange,
     TargetKind,
     argument_log_value,
+    bounded_name,
     http_log_level,
     http_status_name,
     json_rpc_error_type,
+    read_rpc_exchange,
     valid_request_id,
 )
 
@@ -61,6 +78,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "RequestContextMiddleware",
     "RequestLogMiddleware",
+    "current_wire_method",
     "new_request_id",
     "note_key_id",
     "note_llm_model",
@@ -68,10 +86,24 @@ __all__ = [
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower()
-_STATE_KEY = "ctxfy.request"
+_STATE_KEY = REQUEST_STATE_KEY
 _IN_MCP_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "ctxfy_in_mcp_request", default=False
 )
+# Bodies of MCP POSTs are kept up to this size, in case the MCP library answers the
+# request itself (no MCP line): a JSON-RPC error answer is far smaller.
+_RPC_BODY_LIMIT = 16 * 1024
+# The methods a client may send (from the SDK's own request types): the only values the
+# mcp.method.name label takes for requests the library answered, besides _unknown.
+_MCP_METHODS = frozenset(
+    get_args(request.model_fields["method"].annotation)[0]
+    for request in get_args(mt.ClientRequest.model_fields["root"].annotation)
+)
+_METHOD_TARGET: Mapping[str, TargetKind] = {
+    "tools/call": "tool",
+    "prompts/get": "prompt",
+    "resources/read": "resource",
+}
 
 
 def new_request_id() -> str:
@@ -89,7 +121,7 @@ def _http_record() -> RequestContext | None:
     return record if isinstance(record, RequestContext) else None
 
 
-def _wire_method() -> str | None:
+def current_wire_method() -> str | None:
     """Return the JSON-RPC method the client sent for the request being handled."""
     try:
         context = request_ctx.get()
@@ -113,6 +145,37 @@ def _target(method: str, message: Any) -> tuple[TargetKind | None, str | None, A
         uri = getattr(message, "uri", None)
         return "resource", None if uri is None else str(uri), None
     return None, None, None
+
+
+async def _metric_target(
+    context: MiddlewareContext[Any], target_kind: TargetKind | None, target: str | None
+) -> str | None:
+    """Return the label naming what the request addresses: a registered name or ``_unknown``.
+
+    Prompts and tools go through the request's lookup memo
+    (:mod:`~ctxfy.adapters.component_lookup`), so the scope check and the argument
+    validator that run next reuse this lookup instead of making their own.
+    """
+    if target_kind is None or target is None:
+        return None
+    fastmcp = context.fastmcp_context
+    if fastmcp is None:
+        return UNKNOWN_TARGET
+    # The label must never change the request's outcome: a failing lookup is left for
+    # the layers after this one to report, and the label falls back to _unknown.
+    try:
+        if target_kind == "prompt":
+            found = await request_prompt(context) is not None
+        elif target_kind == "tool":
+            found = await request_tool(context) is not None
+        else:
+            if await fastmcp.fastmcp.get_resource(target) is not None:
+                return target
+            template = await fastmcp.fastmcp.get_resource_template(target)
+            return template.uri_template if template is not None else UNKNOWN_TARGET
+    except Exception:
+        return UNKNOWN_TARGET
+    return target if found else UNKNOWN_TARGET
 
 
 def _outcome(method: str, exc: Exception) -> tuple[str, str]:
@@ -162,7 +225,7 @@ class RequestLogMiddleware(Middleware):
         method = context.method or "unknown"
         target_kind, target, arguments = _target(method, context.message)
         record = _http_record()
-        wire_method = _wire_method()
+        wire_method = current_wire_method()
         if (
             _IN_MCP_REQUEST.get()
             or (wire_method is not None and wire_method != method)
@@ -185,7 +248,9 @@ class RequestLogMiddleware(Middleware):
         started = time.perf_counter()
         status: str = "cancelled"
         error_type: str | None = "cancelled"
+        metric_target = None if target is None else UNKNOWN_TARGET
         try:
+            metric_target = await _metric_target(context, target_kind, target)
             result = await call_next(context)
             status, error_type = "ok", None
             return result
@@ -198,6 +263,7 @@ class RequestLogMiddleware(Middleware):
                 record,
                 method=method,
                 target_kind=target_kind,
+                metric_target=metric_target,
                 arguments=arguments,
                 status=status,
                 error_type=error_type,
@@ -216,6 +282,7 @@ class RequestLogMiddleware(Middleware):
         *,
         method: str,
         target_kind: TargetKind | None,
+        metric_target: str | None,
         arguments: Any,
         status: str,
         error_type: str | None,
@@ -227,32 +294,112 @@ class RequestLogMiddleware(Middleware):
         self._metrics.record_operation(
             method=method,
             target_kind=target_kind,
-            target=record.target,
+            target=metric_target,
             duration_s=duration_s,
             error_type=error_type,
         )
-        fields: dict[str, Any] = {
-            # Explicit, not from the context: the HTTP request may be over already (the
-            # client went away while the handler ran in the session's task).
-            "request_id": record.request_id,
-            "transport": record.transport,
-            "key_id": record.key_id,
-            "llm_model": record.llm_model,
-            "target": record.target,
-            "event": "mcp.request",
-            "method": method,
-            "status": status,
-            "error_type": error_type,
-            "latency_ms": round(duration_s * 1000, 3),
-        }
         logged_arguments = argument_log_value(
             arguments if isinstance(arguments, Mapping) else None, self._log_arguments
         )
-        if logged_arguments is not None:
-            fields["arguments"] = logged_arguments
-        name = f"{method} {record.target}" if record.target else method
-        logger.bind(**fields).log("INFO" if status == "ok" else "WARNING", f"{name} -> {status}")
-        record.logged = True
+        _log_mcp_request(
+            record,
+            method=method,
+            status=status,
+            error_type=error_type,
+            duration_s=duration_s,
+            arguments=logged_arguments,
+        )
+
+
+def _log_mcp_request(
+    record: RequestContext,
+    *,
+    method: str,
+    status: str,
+    error_type: str | None,
+    duration_s: float,
+    arguments: dict[str, object] | None = None,
+) -> None:
+    target = None if record.target is None else bounded_name(record.target)
+    fields: dict[str, Any] = {
+        # Explicit, not from the context: the HTTP request may be over already (the
+        # client went away while the handler ran in the session's task).
+        "request_id": record.request_id,
+        "transport": record.transport,
+        "key_id": record.key_id,
+        "llm_model": record.llm_model,
+        "target": target,
+        "event": "mcp.request",
+        "method": method,
+        "status": status,
+        "error_type": error_type,
+        "latency_ms": round(duration_s * 1000, 3),
+    }
+    if arguments is not None:
+        fields["arguments"] = arguments
+    name = f"{method} {target}" if target else method
+    logger.bind(**fields).log("INFO" if status == "ok" else "WARNING", f"{name} -> {status}")
+    record.logged = True
+
+
+class _RpcCapture:
+    """The bodies of one POST to the MCP endpoint, kept (bounded) until its MCP line exists.
+
+    Once :class:`RequestLogMiddleware` has written the request's line, nothing more is
+    kept; what was kept only serves when no such line is ever written.
+    """
+
+    __slots__ = ("_record", "_request", "_request_size", "_response", "_response_size", "_sse")
+
+    def __init__(self, record: RequestContext) -> None:
+        self._record = record
+        self._request: list[bytes] | None = []
+        self._request_size = 0
+        self._response: list[bytes] | None = None  # None: not kept
+        self._response_size = 0
+        self._sse = False
+
+    def wrap(self, receive: Receive) -> Receive:
+        """Return ``receive``, keeping the request body while it is small."""
+
+        async def receive_kept() -> Message:
+            message = await receive()
+            if self._request is not None and message["type"] == "http.request":
+                body: bytes = message.get("body", b"")
+                self._request_size += len(body)
+                if self._request_size > _RPC_BODY_LIMIT:
+                    self._request = None
+                else:
+                    self._request.append(body)
+            return message
+
+        return receive_kept
+
+    def response_started(self, message: Message) -> None:
+        """Start keeping a ``200`` JSON or event-stream answer, unless the line exists."""
+        if self._record.logged or message["status"] != 200:
+            return
+        content_type = MutableHeaders(scope=message).get("content-type", "")
+        self._sse = content_type.startswith("text/event-stream")
+        if self._sse or content_type.startswith("application/json"):
+            self._response = []
+
+    def response_body(self, body: bytes) -> None:
+        """Keep a chunk of the answer while no line exists and the answer is small."""
+        if self._response is None:
+            return
+        self._response_size += len(body)
+        if self._record.logged or self._response_size > _RPC_BODY_LIMIT:
+            self._response = self._request = None
+        else:
+            self._response.append(body)
+
+    def exchange(self) -> RpcExchange | None:
+        """Return the JSON-RPC exchange kept, or ``None`` when there is none to report."""
+        if self._response is None or self._record.logged:
+            return None
+        request = b"".join(self._request) if self._request is not None else None
+        return read_rpc_exchange(request, b"".join(self._response), event_stream=self._sse)
 
 
 class RequestContextMiddleware:
@@ -315,12 +462,19 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})[_STATE_KEY] = record
         response_status: int | None = None
         error_type: str | None = None
+        rpc = _RpcCapture(record) if record.mcp_endpoint and method == "POST" else None
+        if rpc is not None:
+            receive = rpc.wrap(receive)
 
         async def send_with_id(message: Message) -> None:
             nonlocal response_status
             if message["type"] == "http.response.start":
                 response_status = int(message["status"])
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                if rpc is not None:
+                    rpc.response_started(message)
+            elif rpc is not None and message["type"] == "http.response.body":
+                rpc.response_body(message.get("body", b""))
             await send(message)
 
         with http_server_span(
@@ -359,6 +513,7 @@ class RequestContextMiddleware:
                     error_type=error_type,
                     duration_s=duration_s,
                     quiet=quiet,
+                    rpc=rpc,
                 )
                 record.finished = True
                 reset_request(token)
@@ -374,6 +529,7 @@ class RequestContextMiddleware:
         error_type: str | None,
         duration_s: float,
         quiet: bool,
+        rpc: _RpcCapture | None,
     ) -> None:
         method, path = scope["method"], scope["path"]
         if route is not None:
@@ -386,6 +542,10 @@ class RequestContextMiddleware:
         if record.key_id is None:
             token = getattr(scope.get("user"), "access_token", None)
             record.key_id = getattr(token, "client_id", None)
+        exchange = rpc.exchange() if rpc is not None and error_type is None else None
+        if exchange is not None:
+            self._finish_rpc(record, exchange, duration_s)
+            return
         if error_type is None and status >= 400:
             error_type = http_status_name(status)
         log_http_request(
@@ -397,6 +557,33 @@ class RequestContextMiddleware:
             level=http_log_level(status, quiet=quiet),
         )
         record.logged = True
+
+    def _finish_rpc(self, record: RequestContext, exchange: RpcExchange, duration_s: float) -> None:
+        """Write the line and sample of a request the MCP library answered by itself."""
+        method = exchange.method if exchange.method in _MCP_METHODS else None
+        target_kind = _METHOD_TARGET.get(method) if method is not None else None
+        if exchange.error_code is None:
+            status, error_type = "ok", None
+        else:
+            status = str(exchange.error_code)
+            error_type = json_rpc_error_type(exchange.error_code)
+        # Nothing resolved the name: the label says so rather than repeat the client.
+        self._metrics.record_operation(
+            method=method or UNKNOWN_TARGET,
+            target_kind=target_kind,
+            target=None if exchange.target is None else UNKNOWN_TARGET,
+            duration_s=duration_s,
+            error_type=error_type,
+        )
+        record.transport = "streamable-http"
+        record.target = exchange.target
+        _log_mcp_request(
+            record,
+            method=UNKNOWN_TARGET if exchange.method is None else bounded_name(exchange.method),
+            status=status,
+            error_type=error_type,
+            duration_s=duration_s,
+        )
 
 
 def log_http_request(

@@ -14,18 +14,25 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Literal, Protocol
 
+import attrs
+
 __all__ = [
+    "MAX_LOGGED_NAME_LENGTH",
     "MAX_REQUEST_ID_LENGTH",
     "REQUEST_LOG_FIELDS",
+    "UNKNOWN_TARGET",
     "ArgumentLogging",
     "MetricsRecorder",
     "NullMetricsRecorder",
+    "RpcExchange",
     "TargetKind",
     "argument_log_value",
+    "bounded_name",
     "http_log_level",
     "http_status_name",
     "json_rpc_error_type",
     "parse_argument_logging",
+    "read_rpc_exchange",
     "valid_request_id",
 ]
 
@@ -33,6 +40,16 @@ MAX_REQUEST_ID_LENGTH = 128
 """The longest ``X-Request-ID`` accepted from a client; longer ones are replaced."""
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
+
+UNKNOWN_TARGET = "_unknown"
+"""The metric label for a prompt, tool or resource the server does not serve.
+
+Clients choose the names they ask for; labelling metrics with them would let any client
+create series without bound, so names the server does not know share this one value.
+"""
+
+MAX_LOGGED_NAME_LENGTH = 200
+"""The longest client-chosen name (target, JSON-RPC method) written to a log line as is."""
 
 REQUEST_LOG_FIELDS: tuple[str, ...] = (
     "timestamp",
@@ -145,20 +162,41 @@ def http_log_level(status: int, *, quiet: bool = False) -> str:
 
     Args:
         status: The response status code.
-        quiet: The path is a quiet one (health probes): always ``DEBUG``.
+        quiet: The path is a quiet one (health probes): ``DEBUG`` below 500. A probe
+            answering 503 (not ready) is a ``WARNING``; any other 5xx stays an ``ERROR``.
 
     Returns:
-        ``DEBUG`` when quiet, else ``ERROR`` for 5xx, ``WARNING`` for 4xx, ``INFO`` below.
+        ``ERROR`` for 5xx, ``WARNING`` for 4xx, ``INFO`` below; see ``quiet``.
 
     Example:
         >>> http_log_level(200), http_log_level(404), http_log_level(200, quiet=True)
         ('INFO', 'WARNING', 'DEBUG')
+        >>> http_log_level(503, quiet=True), http_log_level(500, quiet=True)
+        ('WARNING', 'ERROR')
     """
+    if status >= 500:
+        return "WARNING" if quiet and status == HTTPStatus.SERVICE_UNAVAILABLE else "ERROR"
     if quiet:
         return "DEBUG"
-    if status >= 500:
-        return "ERROR"
     return "WARNING" if status >= 400 else "INFO"
+
+
+def bounded_name(text: str) -> str:
+    """Cut a client-chosen name to :data:`MAX_LOGGED_NAME_LENGTH` characters for a log line.
+
+    Args:
+        text: The name as received.
+
+    Returns:
+        The name, or its first characters followed by ``...`` when it is longer.
+
+    Example:
+        >>> bounded_name("greet"), len(bounded_name("x" * 5000))
+        ('greet', 203)
+    """
+    if len(text) <= MAX_LOGGED_NAME_LENGTH:
+        return text
+    return text[:MAX_LOGGED_NAME_LENGTH] + "..."
 
 
 def parse_argument_logging(text: str) -> ArgumentLogging:
@@ -289,3 +327,94 @@ class NullMetricsRecorder:
 
     def count_injection_flag(self, pattern: str) -> None:
         """Do nothing."""
+
+
+@attrs.frozen
+class RpcExchange:
+    """A JSON-RPC request and the answer the MCP library gave it, as read from the wire.
+
+    Attributes:
+        method: The request's ``method``; ``None`` when the request body was not kept
+            (too large) or holds no single JSON-RPC request.
+        target: ``params.name`` or ``params.uri`` when it is a string, else ``None``.
+        error_code: The answer's JSON-RPC error code; ``None`` for a result.
+    """
+
+    method: str | None
+    target: str | None
+    error_code: int | None
+
+
+def read_rpc_exchange(
+    request_body: bytes | None, response_body: bytes, *, event_stream: bool
+) -> RpcExchange | None:
+    """Read the JSON-RPC answer in a response body, and what was asked in the request body.
+
+    Args:
+        request_body: The HTTP request body, or ``None`` when it was not kept.
+        response_body: The HTTP response body: one JSON document, or a server-sent event
+            stream when ``event_stream``, whose first JSON-RPC answer is taken.
+        event_stream: The response is ``text/event-stream``.
+
+    Returns:
+        The exchange, or ``None`` when the response holds no JSON-RPC answer.
+
+    Example:
+        >>> read_rpc_exchange(
+        ...     b'{"jsonrpc": "2.0", "id": 1, "method": "foo/bar"}',
+        ...     b'{"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "?"}}',
+        ...     event_stream=False,
+        ... )
+        RpcExchange(method='foo/bar', target=None, error_code=-32601)
+    """
+    documents = _event_data(response_body) if event_stream else [response_body]
+    answer = next(
+        (
+            doc
+            for doc in map(_json_object, documents)
+            if doc is not None and "id" in doc and ("result" in doc or "error" in doc)
+        ),
+        None,
+    )
+    if answer is None:
+        return None
+    error = answer.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    error_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if error is not None and error_code is None:
+        error_code = -32603  # an error without a usable code: count it as an internal error
+    request = _json_object(request_body) if request_body is not None else None
+    method = request.get("method") if request is not None else None
+    params = request.get("params") if request is not None else None
+    target = None
+    if isinstance(params, dict):
+        target = next(
+            (value for key in ("name", "uri") if isinstance(value := params.get(key), str)),
+            None,
+        )
+    return RpcExchange(
+        method=method if isinstance(method, str) else None, target=target, error_code=error_code
+    )
+
+
+def _json_object(body: bytes) -> dict[str, object] | None:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _event_data(body: bytes) -> list[bytes]:
+    """Return the ``data`` of each server-sent event in ``body``, in order."""
+    events: list[bytes] = []
+    data: list[bytes] = []
+    for line in body.splitlines():
+        if line.startswith(b"data:"):
+            data.append(line[5:].removeprefix(b" "))
+        elif not line and data:
+            events.append(b"\n".join(data))
+            data = []
+    if data:
+        events.append(b"\n".join(data))
+    return events

@@ -83,8 +83,11 @@ async def test_metrics_need_a_key_only_when_configured(
     async with serve_http(app) as base, httpx.AsyncClient(base_url=base) as http:
         anonymous = await http.get("/metrics")
         keyed = await http.get("/metrics", headers={"X-API-Key": issued.key.text})
+        # What Prometheus sends with `authorization: credentials_file` (the docs' example).
+        bearer = await http.get("/metrics", headers={"Authorization": f"Bearer {issued.key.text}"})
     assert anonymous.status_code == anonymous_status
     assert keyed.status_code == 200
+    assert bearer.status_code == 200
     assert "mcp_server_operation_duration" in keyed.text or "process_" in keyed.text
 
 

@@ -32,6 +32,11 @@ def test_the_level_follows_the_status_class(status: int, level: str) -> None:
     assert http_log_level(status) == level
 
 
-@pytest.mark.parametrize("status", [200, 404, 503])
-def test_quiet_paths_are_always_debug(status: int) -> None:
+@pytest.mark.parametrize("status", [200, 404, 499])
+def test_quiet_paths_are_debug_below_500(status: int) -> None:
     assert http_log_level(status, quiet=True) == "DEBUG"
+
+
+@pytest.mark.parametrize(("status", "level"), [(503, "WARNING"), (500, "ERROR"), (502, "ERROR")])
+def test_a_failing_probe_is_not_hidden_at_debug(status: int, level: str) -> None:
+    assert http_log_level(status, quiet=True) == level
