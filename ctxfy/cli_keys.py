@@ -3,7 +3,11 @@
 The store is ``CTXFY_KEY_STORE`` (a URL), else SQLite at ``$CTXFY_DATA_DIR/ctxfy.db``
 (``CTXFY_DATA_DIR`` defaults to the user data directory, as for ``ctxfy serve``).
 ``CTXFY_KEY_MAX_TTL`` caps expiry. Every command takes ``--json``. Exit codes: 0 done,
-1 refused or failed, 2 usage error.
+1 refused or failed, 2 usage or configuration error. With ``--json``, results and errors
+(``{"error", "type"}``) are the only output on stdout.
+
+Audit events (``key.created``, ...) are log lines on stderr in ``CTXFY_LOG_FORMAT``
+(``json`` by default, as for the server) at ``CTXFY_LOG_LEVEL``.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from ctxfy.adapters.key_admin import IssuedKey, KeyAdmin, describe_key
 from ctxfy.adapters.keystores import default_key_store_url, open_key_store
+from ctxfy.adapters.logging import LogFormat, configure_logging
+from ctxfy.adapters.ratelimit import parse_rate
 from ctxfy.core.durations import parse_duration
-from ctxfy.core.errors import CtxfyError
+from ctxfy.core.errors import ConfigurationError, CtxfyError
 from ctxfy.core.keys import Scope
 from ctxfy.settings import default_data_dir
 
@@ -28,13 +35,51 @@ __all__ = ["register", "run_keys_command"]
 _TABLE = ("key_id", "name", "scope", "status", "created_at", "expires_at", "last_used_at")
 
 
+class _KeysParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are JSON on stdout when ``--json`` is given."""
+
+    _json_errors = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._json_errors = "--json" in (sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        if self._json_errors:
+            print(json.dumps({"error": message, "type": "UsageError"}), file=sys.stdout)
+            raise SystemExit(2)
+        super().error(message)
+
+
+def _duration(*, allow_zero: bool) -> Callable[[str], timedelta]:
+    def convert(text: str) -> timedelta:
+        try:
+            return parse_duration(text, allow_zero=allow_zero)
+        except CtxfyError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _rate(text: str) -> str:
+    try:
+        parse_rate(text, "rate")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("rate: ")) from None
+    return text
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``keys`` command group; each leaf sets ``handler=run_keys_command``.
 
     The caller dispatches with ``args.handler(args, os.environ)``.
     """
     keys = subparsers.add_parser("keys", help="manage API keys", description=__doc__)
-    commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    commands = keys.add_subparsers(
+        dest="keys_command", required=True, metavar="COMMAND", parser_class=_KeysParser
+    )
 
     def leaf(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text, description=help_text)
@@ -45,22 +90,55 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create = leaf("create", "create a key and print it once")
     create.add_argument("--name", required=True, help="a label for the key")
     create.add_argument("--scope", required=True, choices=[s.value for s in Scope])
-    create.add_argument("--expires-in", metavar="DURATION", help="for example 30d, 12h, 15m")
-    create.add_argument("--rate-limit", metavar="RATE", help="override, for example 10/minute")
+    create.add_argument(
+        "--expires-in",
+        metavar="DURATION",
+        type=_duration(allow_zero=False),
+        help="for example 30d, 12h, 15m",
+    )
+    create.add_argument(
+        "--rate-limit", metavar="RATE", type=_rate, help="override, for example 10/minute"
+    )
     leaf("list", "list keys (never their secrets or hashes)")
     revoke = leaf("revoke", "revoke a key now")
     revoke.add_argument("key_id")
     rotate = leaf("rotate", "issue a successor; the old key works until the grace ends")
     rotate.add_argument("key_id")
-    rotate.add_argument("--grace", default="0s", metavar="DURATION", help="default 0s")
+    rotate.add_argument(
+        "--grace",
+        default=timedelta(0),
+        metavar="DURATION",
+        type=_duration(allow_zero=True),
+        help="default 0s",
+    )
 
 
 def _admin(environ: Mapping[str, str]) -> KeyAdmin:
     url = environ.get("CTXFY_KEY_STORE") or default_key_store_url(
         Path(environ.get("CTXFY_DATA_DIR") or default_data_dir())
     )
-    max_ttl = environ.get("CTXFY_KEY_MAX_TTL")
-    return KeyAdmin(open_key_store(url), max_ttl=parse_duration(max_ttl) if max_ttl else None)
+    raw_ttl = environ.get("CTXFY_KEY_MAX_TTL", "").strip()
+    try:
+        max_ttl = parse_duration(raw_ttl) if raw_ttl else None
+    except CtxfyError as exc:
+        raise ConfigurationError(f"CTXFY_KEY_MAX_TTL={raw_ttl!r} is invalid: {exc}") from None
+    return KeyAdmin(open_key_store(url), max_ttl=max_ttl)
+
+
+def _logging(environ: Mapping[str, str], err: TextIO) -> Callable[[], None]:
+    """Send log lines (the audit events) to ``err`` in the configured format and level."""
+    level = environ.get("CTXFY_LOG_LEVEL", "").strip() or "INFO"
+    raw_format = environ.get("CTXFY_LOG_FORMAT", "").strip() or "json"
+    formats: dict[str, LogFormat] = {"json": "json", "console": "console"}
+    fmt = formats.get(raw_format)
+    if fmt is None:
+        raise ConfigurationError(f"CTXFY_LOG_FORMAT={raw_format!r} is invalid: use json or console")
+    try:
+        return configure_logging(level, fmt, err)
+    except ValueError:
+        raise ConfigurationError(
+            f"CTXFY_LOG_LEVEL={level!r} is invalid: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        ) from None
 
 
 def _print_issued(issued: IssuedKey, out: TextIO, *, as_json: bool, replaces: str = "") -> None:
@@ -91,7 +169,7 @@ async def _run(args: argparse.Namespace, admin: KeyAdmin, out: TextIO) -> None:
         issued = await admin.create(
             name=args.name,
             scope=Scope.parse(args.scope),
-            expires_in=parse_duration(args.expires_in) if args.expires_in else None,
+            expires_in=args.expires_in,
             rate_limit=args.rate_limit,
         )
         _print_issued(issued, out, as_json=args.json)
@@ -110,8 +188,7 @@ async def _run(args: argparse.Namespace, admin: KeyAdmin, out: TextIO) -> None:
         else:
             print(f"Revoked key {record.key_id} ({record.name!r}).", file=out)
     else:
-        grace = parse_duration(args.grace, allow_zero=True)
-        issued = await admin.rotate(args.key_id, grace=grace)
+        issued = await admin.rotate(args.key_id, grace=args.grace)
         _print_issued(issued, out, as_json=args.json, replaces=args.key_id)
 
 
@@ -127,10 +204,11 @@ def run_keys_command(
         args: Parsed arguments from the parser :func:`register` built.
         environ: Environment (``CTXFY_KEY_STORE``, ``CTXFY_DATA_DIR``, ``CTXFY_KEY_MAX_TTL``).
         out: Where results go.
-        err: Where error messages go (with ``--json``, errors go to ``out`` as JSON).
+        err: Where log lines (audit events) and error messages go; with ``--json``,
+            errors go to ``out`` as JSON.
 
     Returns:
-        The exit code.
+        The exit code: 0 done, 1 refused or failed, 2 configuration error.
     """
 
     async def main() -> None:
@@ -141,11 +219,15 @@ def run_keys_command(
             await admin.store.aclose()
 
     try:
-        asyncio.run(main())
+        undo_logging = _logging(environ, err)
+        try:
+            asyncio.run(main())
+        finally:
+            undo_logging()  # writes every queued line
     except (CtxfyError, ValueError) as exc:
         if args.json:
             print(json.dumps({"error": str(exc), "type": type(exc).__name__}), file=out)
         else:
             print(f"error: {exc}", file=err)
-        return 1
+        return 2 if isinstance(exc, ConfigurationError) else 1
     return 0

@@ -21,6 +21,7 @@ from ctxfy.adapters.body_limit import BodyLimitMiddleware
 from ctxfy.adapters.health import ReadinessCheck, add_health_routes
 from ctxfy.adapters.health_fastpath import LivenessProbeMiddleware
 from ctxfy.adapters.http_security import (
+    SameOriginMiddleware,
     SecurityHeadersMiddleware,
     cors_middleware,
     host_origin_options,
@@ -267,8 +268,9 @@ def build_http_app(
     Layers, outermost first: the liveness fast path (plain ``GET /health`` probes are
     answered there; left out when ``settings.log_health_checks`` asks for the full
     treatment), request context (request id, one log line per HTTP request, HTTP metrics),
-    security headers, request-body limits (413, 408), CORS (only when configured), FastMCP's
-    Host/Origin validation and API-key authentication, then the routes.
+    security headers, request-body limits (413, 408), the same-origin guard on the MCP
+    endpoint, CORS (only when configured), FastMCP's Host/Origin validation and API-key
+    authentication, then the routes.
 
     Args:
         mcp: A server from :func:`build_server`.
@@ -287,6 +289,12 @@ def build_http_app(
         ),
     )
     recorder = _recorder(metrics) if metrics is not None else None
+    # A foreign Origin on /mcp gets 403 on any bind, allow-lists or not.
+    app.add_middleware(
+        SameOriginMiddleware,
+        allowed_origins=[*settings.allowed_origins, *settings.cors_origins],
+        paths=[settings.mcp_path],
+    )
     # 413 / 408 before anything reads the body
     app.add_middleware(
         BodyLimitMiddleware,

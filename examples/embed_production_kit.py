@@ -38,7 +38,7 @@ from starlette.applications import Starlette
 from ctxfy.adapters.auth import ApiKeyVerifier
 from ctxfy.adapters.health import add_health_routes
 from ctxfy.adapters.health_fastpath import LivenessProbeMiddleware
-from ctxfy.adapters.http_security import SecurityHeadersMiddleware
+from ctxfy.adapters.http_security import SameOriginMiddleware, SecurityHeadersMiddleware
 from ctxfy.adapters.key_admin import KeyAdmin
 from ctxfy.adapters.keystore_memory import InMemoryKeyStore
 from ctxfy.adapters.keystores import open_key_store
@@ -90,6 +90,8 @@ def build(store: KeyStore, metrics: PrometheusMetrics, rate: str = "120/minute")
 def http_app(mcp: FastMCP, metrics: PrometheusMetrics) -> Starlette:
     """The ASGI app: request context around auth, so auth failures get a log line too."""
     app = mcp.http_app(path="/mcp")
+    # A browser page from another site gets 403 on /mcp, on any bind (DNS rebinding, CSRF).
+    app.add_middleware(SameOriginMiddleware, paths=["/mcp"])
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics.recorder, mcp_path="/mcp")
     # Added last, so outermost: plain GET /health probes are answered before everything else.
@@ -137,6 +139,12 @@ async def check() -> int:
                 anonymous = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1})
                 results["no key: 401"] = anonymous.status_code == 401
                 results["/ready: 200"] = (await http.get("/ready")).status_code == 200
+                foreign = await http.post(
+                    "/mcp",
+                    json={"jsonrpc": "2.0", "id": 1},
+                    headers={"Origin": "https://evil.example", "Authorization": f"Bearer {reader}"},
+                )
+                results["foreign Origin: 403"] = foreign.status_code == 403
                 probe = await http.get("/health")
                 results["/health: 200 with a request id and security headers"] = (
                     probe.status_code == 200

@@ -1,23 +1,32 @@
-"""HTTP hardening: security headers, Host/Origin checks (FastMCP's own), opt-in CORS.
+"""HTTP hardening: security headers, Host/Origin checks, opt-in CORS.
 
 Host and Origin validation against DNS rebinding is FastMCP's
 ``HostOriginGuardMiddleware``, switched on through ``http_app(host_origin_protection=,
 allowed_hosts=, allowed_origins=)``; :func:`host_origin_options` maps ctxfy's settings
 onto those arguments. A bad ``Origin`` gets 403, a bad ``Host`` 421.
+
+FastMCP's guard checks nothing on a non-loopback bind without allow-lists, so
+:class:`SameOriginMiddleware` adds the one check that never needs configuring: on the
+MCP endpoint, a browser ``Origin`` must be the request's own host (or an allowed origin).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import urlsplit
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "DEFAULT_SECURITY_HEADERS",
+    "SameOriginMiddleware",
     "SecurityHeadersMiddleware",
     "cors_middleware",
     "host_origin_options",
@@ -99,6 +108,100 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_parts(origin: str) -> tuple[str, str, int | None] | None:
+    """``(scheme, host, port)`` of an ``Origin`` value (default port filled in), or ``None``."""
+    try:
+        parsed = urlsplit(origin.strip().rstrip("/").lower())
+        port = parsed.port
+    except ValueError:
+        return None
+    if not parsed.scheme or not parsed.hostname or parsed.path or parsed.query:
+        return None
+    return parsed.scheme, parsed.hostname, port or _DEFAULT_PORTS.get(parsed.scheme)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SameOriginMiddleware:
+    """Refuses (403) MCP requests carrying an ``Origin`` from another site, on any bind.
+
+    A browser sends ``Origin`` with every cross-site ``POST``; MCP clients that are not
+    browsers send none and pass untouched. A present ``Origin`` is accepted when it
+    matches ``allowed_origins`` (``CTXFY_ALLOWED_ORIGINS``, ``*`` wildcards), when its
+    host and port are the request's ``Host`` (with no port in ``Host``, the origin must
+    use its scheme's default port, as behind a TLS proxy), or when both are loopback
+    names (a local inspector on another port). Everything else, ``Origin: null``
+    included, gets ``403 Forbidden Origin``, as from FastMCP's own guard. The guard
+    covers DNS rebinding and cross-site requests where FastMCP's checks nothing: on a
+    non-loopback bind with no allow-lists.
+
+    Args:
+        app: The wrapped ASGI app.
+        allowed_origins: Trusted browser origins, such as ``https://app.example.com``.
+        paths: The MCP endpoint paths to guard (each also guards its sub-paths).
+
+    Example:
+        ```python
+        app = mcp.http_app(path="/mcp")
+        app.add_middleware(SameOriginMiddleware, allowed_origins=["https://app.example.com"])
+        ```
+    """
+
+    def __init__(
+        self, app: ASGIApp, allowed_origins: Sequence[str] = (), paths: Sequence[str] = ("/mcp",)
+    ) -> None:
+        self.app = app
+        self._allowed = tuple(
+            f"{p[0]}://{p[1]}:{p[2]}" if (p := _origin_parts(o)) else o.strip().lower()
+            for o in allowed_origins
+        )
+        self._paths = tuple(path.rstrip("/") for path in paths)
+
+    def _guarded(self, path: str) -> bool:
+        return any(path == p or path.startswith(f"{p}/") for p in self._paths)
+
+    def _accepts(self, origin: str, host_header: str) -> bool:
+        parts = _origin_parts(origin)
+        if parts is None:
+            return False
+        scheme, host, port = parts
+        normal = f"{scheme}://{host}:{port}"
+        if any(fnmatchcase(normal, pattern) for pattern in self._allowed):
+            return True
+        try:
+            request = urlsplit(f"//{host_header.strip().lower()}")
+            request_host, request_port = request.hostname, request.port
+        except ValueError:
+            return False
+        if request_host is None:
+            return False
+        if _is_loopback(host) and _is_loopback(request_host):
+            return True
+        expected_port = request_port if request_port is not None else _DEFAULT_PORTS.get(scheme)
+        return host == request_host and port == expected_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 403 to a foreign ``Origin`` on the MCP paths; pass everything else on."""
+        if scope["type"] == "http" and self._guarded(scope["path"]):
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and not self._accepts(origin, headers.get("host", "")):
+                response = PlainTextResponse("Forbidden Origin", status_code=403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def host_origin_options(

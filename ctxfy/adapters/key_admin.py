@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import limits
 
 from ctxfy.adapters.audit import AuditEvent, AuditLog
+from ctxfy.adapters.ratelimit import parse_rate
 from ctxfy.core.durations import format_duration
 from ctxfy.core.errors import KeyNotFoundError, KeyRequestError, KeyStateError
 from ctxfy.core.keys import (
@@ -112,7 +112,8 @@ class KeyAdmin:
     Args:
         store: Where records live.
         clock: Returns the current UTC time.
-        audit: Receives ``key.created``, ``key.rotated``, ``key.revoked``, ``key.bootstrap``.
+        audit: Receives ``key.created``, ``key.rotated``, ``key.revoked``, ``key.bootstrap``
+            (with ``actor_key_id`` when the caller names the acting admin key).
         max_ttl: When set (``CTXFY_KEY_MAX_TTL``), every key expires: a key created
             without ``expires_in`` gets this lifetime, and a longer one is refused.
 
@@ -158,21 +159,24 @@ class KeyAdmin:
         expires_in: timedelta | None = None,
         rate_limit: str | None = None,
         rotated_from: str | None = None,
+        actor_key_id: str | None = None,
     ) -> IssuedKey:
         """Create a key and return it with its text (to be shown exactly once).
 
+        ``actor_key_id`` (the admin key making the request over HTTP; ``None`` from the
+        CLI) is written to the audit event as ``actor_key_id``.
+
         Raises:
             KeyRequestError: Bad name, expiry beyond ``max_ttl``, or a rate limit that
-                does not parse (for example ``"10/minute"`` is fine).
+                is not exactly one rate of at least 1 (``"10/minute"`` is fine;
+                ``"0/minute"`` and ``"10/minute;100/day"`` are refused).
             KeyStoreUnavailableError: The store cannot be reached.
         """
         if rate_limit is not None:
             try:
-                limits.parse(rate_limit)
+                parse_rate(rate_limit, "rate_limit")
             except ValueError as exc:
-                raise KeyRequestError(
-                    f"rate_limit {rate_limit[:40]!r} is not a rate such as '120/minute'"
-                ) from exc
+                raise KeyRequestError(str(exc)) from exc
         lifetime = self._lifetime(expires_in)
         now = self.clock()
         for _ in range(3):  # a key id collision is astronomically rare; retry anyway
@@ -195,7 +199,11 @@ class KeyAdmin:
             except KeyStateError:
                 continue
             self._audit.record(
-                AuditEvent.KEY_CREATED, outcome="success", key_id=key.key_id, scope=scope.value
+                AuditEvent.KEY_CREATED,
+                outcome="success",
+                key_id=key.key_id,
+                scope=scope.value,
+                actor_key_id=actor_key_id,
             )
             return IssuedKey(key, record)
         raise KeyStateError("could not allocate a unique key id")  # pragma: no cover
@@ -214,7 +222,7 @@ class KeyAdmin:
             raise KeyNotFoundError(f"no key with id {key_id[:32]!r}")
         return record
 
-    async def revoke(self, key_id: str) -> KeyRecord:
+    async def revoke(self, key_id: str, *, actor_key_id: str | None = None) -> KeyRecord:
         """Revoke a key now; every replica refuses it within the verifier's cache TTL.
 
         Raises:
@@ -226,10 +234,14 @@ class KeyAdmin:
             raise KeyStateError(f"key {key_id} is already revoked")
         revoked = attrs.evolve(record, revoked_at=self.clock())
         await self.store.update(revoked)
-        self._audit.record(AuditEvent.KEY_REVOKED, outcome="success", key_id=key_id)
+        self._audit.record(
+            AuditEvent.KEY_REVOKED, outcome="success", key_id=key_id, actor_key_id=actor_key_id
+        )
         return revoked
 
-    async def rotate(self, key_id: str, *, grace: timedelta = timedelta(0)) -> IssuedKey:
+    async def rotate(
+        self, key_id: str, *, grace: timedelta = timedelta(0), actor_key_id: str | None = None
+    ) -> IssuedKey:
         """Issue a successor with the same name, scope and rate limit.
 
         The old key keeps working until ``now + grace``, then stops. The successor keeps
@@ -256,6 +268,7 @@ class KeyAdmin:
             expires_in=lifetime,
             rate_limit=old.rate_limit,
             rotated_from=old.key_id,
+            actor_key_id=actor_key_id,
         )
         retired = attrs.evolve(old, grace_until=now + grace, replaced_by=issued.record.key_id)
         await self.store.update(retired)
@@ -265,6 +278,7 @@ class KeyAdmin:
             key_id=key_id,
             replaced_by=issued.record.key_id,
             grace_seconds=int(grace.total_seconds()),
+            actor_key_id=actor_key_id,
         )
         return issued
 

@@ -6,15 +6,22 @@
 "15m"}``) issues a successor. Stored hashes are never returned. Errors are
 ``application/problem+json``: 400 bad JSON, 404 unknown key, 409 wrong state, 413 body
 too large, 422 invalid request, 503 key store unavailable.
+
+A body field that is not one of those listed is refused (422), never ignored: a typo
+such as ``"expires"`` or ``"grce"`` would otherwise create a key that never expires or
+rotate with no grace. A 422 lists every problem in ``errors`` (``{field, rule,
+message}``), the same shape as the REST API's argument errors.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from fastmcp import FastMCP
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,10 +30,13 @@ from ctxfy.adapters.audit import AuditLog
 from ctxfy.adapters.auth import ApiKeyVerifier
 from ctxfy.adapters.key_admin import KeyAdmin, describe_key
 from ctxfy.adapters.problems import problem_response
-from ctxfy.adapters.ratelimit import KeyRateLimiter
+from ctxfy.adapters.ratelimit import KeyRateLimiter, parse_rate
+from ctxfy.adapters.rest_errors import invalid_arguments
 from ctxfy.adapters.rest_guard import Handler, RequireScope
+from ctxfy.core.charpolicy import FieldError
 from ctxfy.core.durations import parse_duration
 from ctxfy.core.errors import (
+    CtxfyError,
     InvalidDurationError,
     KeyNotFoundError,
     KeyRequestError,
@@ -39,6 +49,9 @@ __all__ = ["key_routes", "register_key_routes"]
 
 _MAX_BODY = 16_384
 _NO_STORE = {"Cache-Control": "no-store"}
+_CREATE_FIELDS = ("name", "scope", "expires_in", "rate_limit")
+_ROTATE_FIELDS = ("grace",)
+_T = TypeVar("_T")
 
 
 class _BadRequest(Exception):
@@ -66,13 +79,66 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _text(data: dict[str, Any], field: str, *, required: bool = False) -> str | None:
-    value = data.get(field)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise _BadRequest(422, f"{field}: must be a string")
-    return value
+class _InvalidFields(Exception):
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = tuple(errors)
+
+
+class _BodyFields:
+    """Reads a request body's fields, collecting every problem before answering."""
+
+    def __init__(self, data: dict[str, Any], allowed: Sequence[str]) -> None:
+        self._data = data
+        listed = ", ".join(allowed)
+        self.errors: list[FieldError] = []
+        for name in sorted(set(data) - set(allowed)):
+            shown = name if len(name) <= 64 else name[:64] + "…"
+            self.errors.append(
+                FieldError(shown, "unknown", f"{shown!r} is not a field here; allowed: {listed}")
+            )
+
+    def text(self, field: str, *, required: bool = False) -> str | None:
+        value = self._data.get(field)
+        if value is None:
+            if required:
+                self.errors.append(FieldError(field, "required", f"{field}: required"))
+            return None
+        if not isinstance(value, str):
+            self.errors.append(FieldError(field, "type", f"{field}: must be a string"))
+            return None
+        return value
+
+    def parsed(
+        self, field: str, parse: Callable[[str], _T], *, required: bool = False
+    ) -> _T | None:
+        text = self.text(field, required=required)
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except (CtxfyError, ValueError) as exc:
+            message = str(exc)
+            if not message.startswith(f"{field}:"):
+                message = f"{field}: {message}"
+            self.errors.append(FieldError(field, "format", message))
+            return None
+
+    def check(self) -> None:
+        if self.errors:
+            raise _InvalidFields(self.errors)
+
+
+def _checked_rate(text: str) -> str:
+    """``text`` when it is one enforceable rate (``10/minute``); else ``ValueError``."""
+    parse_rate(text, "rate_limit")
+    return text
+
+
+def _actor(request: Request) -> str | None:
+    """The key id of the admin key making this request (``None`` with auth off)."""
+    user = request.scope.get("user")
+    return user.access_token.client_id if isinstance(user, AuthenticatedUser) else None
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -81,6 +147,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except _BadRequest as exc:
             return problem_response(exc.status, exc.detail)
+        except _InvalidFields as exc:
+            return invalid_arguments(exc.errors)
         except KeyNotFoundError as exc:
             return problem_response(404, str(exc))
         except KeyStateError as exc:
@@ -130,30 +198,37 @@ def key_routes(
         return JSONResponse({"keys": keys}, headers=_NO_STORE)
 
     async def create(request: Request) -> Response:
-        data = await _json_body(request)
-        name = _text(data, "name", required=True) or ""
-        scope = Scope.parse(_text(data, "scope", required=True) or "")
-        expires = _text(data, "expires_in")
+        fields = _BodyFields(await _json_body(request), _CREATE_FIELDS)
+        name = fields.text("name", required=True)
+        scope = fields.parsed("scope", Scope.parse, required=True)
+        expires_in = fields.parsed("expires_in", parse_duration)
+        rate_limit = fields.parsed("rate_limit", _checked_rate)
+        if fields.errors or name is None or scope is None:  # a missing one is in errors
+            raise _InvalidFields(fields.errors)
         issued = await admin.create(
             name=name,
             scope=scope,
-            expires_in=parse_duration(expires) if expires is not None else None,
-            rate_limit=_text(data, "rate_limit"),
+            expires_in=expires_in,
+            rate_limit=rate_limit,
+            actor_key_id=_actor(request),
         )
         return JSONResponse(issued.as_json(), status_code=201, headers=_NO_STORE)
 
     async def revoke(request: Request) -> Response:
         key_id = request.path_params["key_id"]
-        record = await admin.revoke(key_id)
+        record = await admin.revoke(key_id, actor_key_id=_actor(request))
         if verifier is not None:
             verifier.invalidate(key_id)
         return JSONResponse(describe_key(record, admin.clock()), headers=_NO_STORE)
 
     async def rotate(request: Request) -> Response:
         key_id = request.path_params["key_id"]
-        grace_text = _text(await _json_body(request), "grace")
-        grace = parse_duration(grace_text, allow_zero=True) if grace_text else timedelta(0)
-        issued = await admin.rotate(key_id, grace=grace)
+        fields = _BodyFields(await _json_body(request), _ROTATE_FIELDS)
+        grace = fields.parsed("grace", lambda text: parse_duration(text, allow_zero=True))
+        fields.check()
+        issued = await admin.rotate(
+            key_id, grace=grace or timedelta(0), actor_key_id=_actor(request)
+        )
         if verifier is not None:
             verifier.invalidate(key_id)
         return JSONResponse(

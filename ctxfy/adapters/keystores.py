@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ctxfy.adapters.keystore_memory import InMemoryKeyStore
 from ctxfy.adapters.keystore_sqlite import SqliteKeyStore
+from ctxfy.adapters.redis_options import require_redis
 from ctxfy.core.errors import ConfigurationError
 from ctxfy.core.keys import KeyStore
 
@@ -31,8 +32,9 @@ def open_key_store(url: str) -> KeyStore:
         A :class:`~ctxfy.core.keys.KeyStore`.
 
     Raises:
-        ConfigurationError: The scheme is not one of the above, or the path is empty;
-            the message names ``CTXFY_KEY_STORE``.
+        ConfigurationError: The scheme is not one of the above, the path is empty, or
+            a ``redis://`` URL is given without the ``redis`` package; the message
+            names ``CTXFY_KEY_STORE``.
 
     Example:
         ```python
@@ -43,14 +45,10 @@ def open_key_store(url: str) -> KeyStore:
     if sep and scheme == "sqlite" and rest:
         return SqliteKeyStore(Path(rest))
     if sep and scheme in {"redis", "rediss"} and rest:
-        try:
-            # Imported here: redis is an optional extra (ctxfy[redis]).
-            from ctxfy.adapters.keystore_redis import RedisKeyStore  # noqa: PLC0415
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ConfigurationError(
-                "CTXFY_KEY_STORE is a redis:// URL but the redis package is missing: "
-                "pip install 'ctxfy[redis]'"
-            ) from exc
+        # Imported here: redis is an optional extra (ctxfy[redis]).
+        require_redis("CTXFY_KEY_STORE")
+        from ctxfy.adapters.keystore_redis import RedisKeyStore  # noqa: PLC0415
+
         return RedisKeyStore(url)
     if url == "memory://":
         return InMemoryKeyStore()

@@ -14,10 +14,9 @@ from __future__ import annotations
 import contextvars
 import math
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import limits
-import redis.asyncio as aioredis
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.server.middleware.rate_limiting import RateLimitError
@@ -25,13 +24,18 @@ from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from mcp import McpError
+from mcp.shared.exceptions import UrlElicitationRequiredError
 from mcp.types import ErrorData
 
 from ctxfy.adapters.audit import AuditEvent, AuditLog
 from ctxfy.adapters.ratelimit_memory import MovingWindowMemoryStorage
-from ctxfy.adapters.redis_options import redis_client_options
+from ctxfy.adapters.redis_options import redis_client_options, require_redis
+from ctxfy.adapters.request_log import current_wire_method
 from ctxfy.core.access import RateLimitDecision
 from ctxfy.core.errors import ConfigurationError, RateLimitUnavailableError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = [
     "ANONYMOUS",
@@ -39,6 +43,8 @@ __all__ = [
     "KeyRateLimitMiddleware",
     "KeyRateLimiter",
     "RateLimitExceededMcpError",
+    "RateLimitMcpError",
+    "parse_rate",
     "rate_limit_headers",
 ]
 
@@ -67,13 +73,47 @@ def _storage_url(url: str) -> str:
     return f"{_SCHEMES[scheme]}://{rest}"
 
 
+def parse_rate(text: str, name: str) -> limits.RateLimitItem:
+    """Parse one rate such as ``120/minute``, refusing what would not be enforced as written.
+
+    ``limits`` reads ``10/minute;100/day`` as several rates, but a key or the default
+    holds one: only the first part would count, so several are refused. A rate of zero
+    would make a key that can never be used, so the amount must be at least 1.
+
+    Args:
+        text: The rate, ``<amount>/<period>`` (``120/minute``, ``10 per second``).
+        name: What holds it (``CTXFY_RATE_LIMIT``, ``rate_limit``), named in errors.
+
+    Returns:
+        The parsed rate.
+
+    Raises:
+        ValueError: The text is not exactly one rate with an amount of at least 1; the
+            message names ``name`` and the rule.
+
+    Example:
+        >>> parse_rate("10/minute", "rate_limit").amount
+        10
+    """
+    shown = text[:40]
+    try:
+        items = limits.parse_many(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {shown!r} is not a rate such as '120/minute'") from exc
+    if len(items) != 1:
+        raise ValueError(
+            f"{name}: {shown!r} holds {len(items)} rates; give exactly one, such as '120/minute'"
+        )
+    if items[0].amount < 1:
+        raise ValueError(f"{name}: {shown!r} allows no request; the amount must be at least 1")
+    return items[0]
+
+
 def _parse_rate(text: str, setting: str) -> limits.RateLimitItem:
     try:
-        return limits.parse(text)
+        return parse_rate(text, setting)
     except ValueError as exc:
-        raise ConfigurationError(
-            f"{setting}: {text[:40]!r} is not a rate such as '120/minute'"
-        ) from exc
+        raise ConfigurationError(str(exc)) from exc
 
 
 class KeyRateLimiter:
@@ -88,7 +128,8 @@ class KeyRateLimiter:
         timeout: Seconds for Redis connects and commands before failing closed.
 
     Raises:
-        ConfigurationError: Bad rate or storage URL (the message names the variable).
+        ConfigurationError: Bad rate or storage URL, or a ``redis://`` URL without the
+            ``redis`` package (the message names the variable).
 
     Example:
         ```python
@@ -111,7 +152,9 @@ class KeyRateLimiter:
         #: The Redis connections are ours (not limits'), so that :meth:`aclose` can close them.
         self._pool: aioredis.ConnectionPool | None = None
         if "redis" in url:
-            self._pool = aioredis.ConnectionPool.from_url(
+            # Imported only now: redis is an optional extra (ctxfy[redis]).
+            redis_asyncio = require_redis("CTXFY_RATE_LIMIT_STORAGE")
+            self._pool = redis_asyncio.ConnectionPool.from_url(
                 url.removeprefix("async+"), **redis_client_options(timeout)
             )
             options |= {"implementation": "redispy", "connection_pool": self._pool}
@@ -209,11 +252,28 @@ def rate_limit_headers(decision: RateLimitDecision) -> dict[str, str]:
     return headers
 
 
-class RateLimitExceededMcpError(RateLimitError):
-    """JSON-RPC error for a refused MCP request; ``data`` carries ``retry_after``."""
+class RateLimitMcpError(UrlElicitationRequiredError):
+    """A JSON-RPC error refusing an MCP request for its rate limit, for every method.
+
+    The MCP SDK's ``tools/call`` handler turns any exception raised while the call runs
+    (FastMCP's middleware included) into a tool *result* with ``isError: true`` and only
+    the message as text, so ``data`` (the retry time) would be lost. The single exception
+    it re-raises, to be answered as a JSON-RPC error, is ``UrlElicitationRequiredError``;
+    deriving from it is what lets a rate-limit refusal of ``tools/call`` reach the client
+    as the same JSON-RPC error as for every other method. The error data is ours (code
+    ``-32000``), not an elicitation request: clients see an ordinary server error.
+    """
+
+    def __init__(self, error: ErrorData) -> None:
+        McpError.__init__(self, error)
+        self._elicitations = []  # no elicitation: keep the inherited property working
+
+
+class RateLimitExceededMcpError(RateLimitError, RateLimitMcpError):
+    """JSON-RPC error ``-32000`` for a request over its limit; ``data`` has ``retry_after``."""
 
     def __init__(self, decision: RateLimitDecision) -> None:
-        McpError.__init__(
+        RateLimitMcpError.__init__(
             self,
             ErrorData(
                 code=RATE_LIMIT_CODE,
@@ -225,6 +285,9 @@ class RateLimitExceededMcpError(RateLimitError):
 
 class KeyRateLimitMiddleware(Middleware):
     """Rate-limits every MCP request (not notifications) per API key.
+
+    Over the limit, every method, ``tools/call`` included, gets the JSON-RPC error
+    ``-32000`` with ``data.retry_after`` (see :class:`RateLimitMcpError`).
 
     The key comes from FastMCP's access token (``client_id``), its override from the
     token's ``rate_limit`` claim (set by :class:`~ctxfy.adapters.auth.ApiKeyVerifier`).
@@ -247,6 +310,11 @@ class KeyRateLimitMiddleware(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         """Count the request; raise a JSON-RPC error when over the limit."""
+        wire_method = current_wire_method()
+        if wire_method is not None and wire_method != context.method:
+            # Not a request of its own: the MCP SDK lists tools (to refresh its cache)
+            # inside a ``tools/call``, which is counted once, as itself.
+            return await call_next(context)
         token = get_access_token()
         identity = token.client_id if token is not None else ANONYMOUS
         override = token.claims.get("rate_limit") if token is not None else None
@@ -255,7 +323,7 @@ class KeyRateLimitMiddleware(Middleware):
                 identity, override if isinstance(override, str) else None
             )
         except RateLimitUnavailableError as exc:
-            raise McpError(
+            raise RateLimitMcpError(
                 ErrorData(code=RATE_LIMIT_CODE, message="Rate limit unavailable; request refused")
             ) from exc
         RATE_LIMIT_DECISION.set(decision)

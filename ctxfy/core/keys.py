@@ -30,6 +30,7 @@ from ctxfy.core.errors import MalformedKeyError
 __all__ = [
     "KEY_ID_ALPHABET",
     "KEY_ID_LENGTH",
+    "KEY_PATTERN",
     "KEY_PREFIX",
     "SECRET_ALPHABET",
     "SECRET_LENGTH",
@@ -52,6 +53,8 @@ SECRET_ALPHABET = string.ascii_letters + string.digits
 _KEY_ID = re.compile(f"[a-z0-9]{{{KEY_ID_LENGTH}}}")
 _SECRET = re.compile(f"[A-Za-z0-9]{{{SECRET_LENGTH}}}")
 _KEY_TEXT_LENGTH = len(KEY_PREFIX) + 1 + KEY_ID_LENGTH + 1 + SECRET_LENGTH
+#: Finds full key text inside longer text (logs, files): what secret scanners look for.
+KEY_PATTERN = re.compile(f"{KEY_PREFIX}_[a-z0-9]{{{KEY_ID_LENGTH}}}_[A-Za-z0-9]{{{SECRET_LENGTH}}}")
 _HASH_SCHEME = "sha256"
 _MAX_NAME = 100
 

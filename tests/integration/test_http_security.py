@@ -1,17 +1,23 @@
-"""Security headers and opt-in CORS on a plain Starlette app."""
+"""Security headers and opt-in CORS on a plain Starlette app; Origin checks on ``/mcp``."""
+
+from typing import Any
 
 import httpx
+from fastmcp import FastMCP
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ctxfy.adapters.http_security import (
+    SameOriginMiddleware,
     SecurityHeadersMiddleware,
     cors_middleware,
     host_origin_options,
 )
+from tests.integration.access_support import serve_app
 
 
 async def data(request: Request) -> Response:
@@ -69,3 +75,101 @@ def test_host_origin_options_turn_on_fastmcp_guard() -> None:
     options = host_origin_options(["mcp.example.com"], ["https://app.example"])
     assert options["allowed_hosts"] == ["mcp.example.com"]
     assert options["allowed_origins"] == ["https://app.example"]
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+
+
+def arriving_on(address: str, app: ASGIApp) -> ASGIApp:
+    """Make every request look as if it reached the server on ``address`` (its bind)."""
+
+    async def shim(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "server": (address, scope["server"][1])}
+        await app(scope, receive, send)
+
+    return shim
+
+
+def guarded_mcp_app(allowed_origins: list[str]) -> Starlette:
+    mcp: FastMCP[Any] = FastMCP("origin-test")
+
+    @mcp.tool
+    def ping() -> str:
+        return "pong"
+
+    app = mcp.http_app(path="/mcp", **host_origin_options([], allowed_origins))
+    app.add_middleware(SameOriginMiddleware, allowed_origins=allowed_origins, paths=["/mcp"])
+    return app
+
+
+async def origin_statuses(
+    bind: str, allowed_origins: list[str], cases: list[dict[str, str]]
+) -> list[int]:
+    async with (
+        serve_app(arriving_on(bind, guarded_mcp_app(allowed_origins))) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        statuses = []
+        for headers in cases:
+            response = await http.post(
+                "/mcp",
+                json=INITIALIZE,
+                headers={"Accept": "application/json, text/event-stream", **headers},
+            )
+            statuses.append(response.status_code)
+        return statuses
+
+
+async def test_a_foreign_origin_is_refused_on_a_public_bind_without_allow_lists() -> None:
+    host = {"Host": "mcp.example.com"}
+    statuses = await origin_statuses(
+        "10.0.0.5",
+        [],
+        [
+            {**host, "Origin": "http://evil.example"},
+            {**host, "Origin": "null"},
+            {**host, "Origin": "http://mcp.example.com:8080"},
+            {**host, "Origin": "http://mcp.example.com.evil.example"},
+            host,  # no Origin: a non-browser client
+            {**host, "Origin": "http://mcp.example.com"},  # same origin
+            {**host, "Origin": "https://mcp.example.com"},  # same site behind a TLS proxy
+            {"Host": "mcp.example.com:8080", "Origin": "http://mcp.example.com:8080"},
+        ],
+    )
+    assert statuses == [403, 403, 403, 403, 200, 200, 200, 200]
+
+
+async def test_allowed_origins_are_accepted_on_a_public_bind() -> None:
+    host = {"Host": "mcp.example.com"}
+    statuses = await origin_statuses(
+        "10.0.0.5",
+        ["https://app.example.com"],
+        [
+            {**host, "Origin": "https://app.example.com"},
+            {**host, "Origin": "https://other.example.com"},
+        ],
+    )
+    assert statuses == [200, 403]
+
+
+async def test_origins_on_a_loopback_bind_keep_fastmcp_rules() -> None:
+    statuses = await origin_statuses(
+        "127.0.0.1",
+        [],
+        [
+            {"Origin": "http://evil.example"},
+            {"Origin": "http://localhost:6274"},  # a local inspector on another port
+            {},
+        ],
+    )
+    assert statuses == [403, 200, 200]

@@ -137,3 +137,17 @@ async def test_bootstrap_writes_a_private_key_file_and_logs_only_its_path(
     assert await admin.ensure_bootstrap_key(tmp_path / "data") is None
     assert len(await store.list_keys()) == 1
     assert sorted(p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")) == []
+
+
+@pytest.mark.parametrize(
+    ("rate", "rule"),
+    [("0/minute", "at least 1"), ("10/minute;100/day", "exactly one"), ("often", "not a rate")],
+)
+async def test_a_rate_limit_that_would_not_be_enforced_as_written_is_refused(
+    rate: str, rule: str
+) -> None:
+    admin = KeyAdmin(InMemoryKeyStore())
+    with pytest.raises(KeyRequestError, match=rule) as info:
+        await admin.create(name="x", scope=Scope.READ, rate_limit=rate)
+    assert str(info.value).startswith("rate_limit: ")
+    assert await admin.list_keys() == ()

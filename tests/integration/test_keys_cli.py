@@ -87,18 +87,15 @@ def test_revoke_and_rotate(environ: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "extra_env", "message"),
     [
-        (["keys", "create", "--name", "x", "--scope", "read", "--expires-in", "soon"], {}, "30d"),
         (
             ["keys", "create", "--name", "x", "--scope", "read", "--expires-in", "30d"],
             {"CTXFY_KEY_MAX_TTL": "7d"},
             "CTXFY_KEY_MAX_TTL",
         ),
-        (["keys", "list"], {"CTXFY_KEY_STORE": "mysql://db"}, "CTXFY_KEY_STORE"),
         (["keys", "revoke", "nosuchkey000"], {}, "no key"),
-        (["keys", "rotate", "nosuchkey000", "--grace=-5m"], {}, "duration"),
     ],
 )
-def test_errors_exit_1_with_a_clear_message(
+def test_refusals_exit_1_with_a_clear_message(
     environ: dict[str, str], argv: list[str], extra_env: dict[str, str], message: str
 ) -> None:
     code, out, err = run(argv, {**environ, **extra_env})
@@ -109,10 +106,88 @@ def test_errors_exit_1_with_a_clear_message(
     assert message in json.loads(out)["error"]
 
 
-def test_an_unknown_scope_is_a_usage_error(environ: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("extra_env", "message"),
+    [
+        ({"CTXFY_KEY_STORE": "mysql://db"}, "CTXFY_KEY_STORE"),
+        ({"CTXFY_KEY_MAX_TTL": "garbage"}, "CTXFY_KEY_MAX_TTL='garbage' is invalid"),
+        ({"CTXFY_LOG_FORMAT": "xml"}, "CTXFY_LOG_FORMAT='xml' is invalid"),
+        ({"CTXFY_LOG_LEVEL": "LOUD"}, "CTXFY_LOG_LEVEL='LOUD' is invalid"),
+    ],
+)
+def test_configuration_errors_exit_2_naming_the_variable(
+    environ: dict[str, str], extra_env: dict[str, str], message: str
+) -> None:
+    code, out, err = run(["keys", "list"], {**environ, **extra_env})
+    assert (code, out) == (2, "")
+    assert message in err
+    code, out, _ = run(["keys", "list", "--json"], {**environ, **extra_env})
+    assert code == 2
+    error = json.loads(out)
+    assert error["type"] == "ConfigurationError"
+    assert message in error["error"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["create", "--name", "x", "--scope", "root"], "argument --scope: invalid choice"),
+        (["create", "--name", "x", "--scope", "read", "--expires-in", "soon"], "30d"),
+        (["create", "--name", "x", "--scope", "read", "--expires-in", "0s"], "greater than zero"),
+        (["create", "--name", "x", "--scope", "read", "--rate-limit", "0/minute"], "at least 1"),
+        (
+            ["create", "--name", "x", "--scope", "read", "--rate-limit", "1/minute;9/hour"],
+            "exactly one",
+        ),
+        (["rotate", "nosuchkey000", "--grace=-5m"], "argument --grace: invalid duration"),
+        (["rotate", "nosuchkey000", "--grace", "soon"], "argument --grace: invalid duration"),
+    ],
+)
+def test_usage_errors_exit_2_and_are_json_with_json(
+    environ: dict[str, str],
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as info:
-        run(["keys", "create", "--name", "x", "--scope", "root"], environ)
+        run(["keys", *argv], environ)
     assert info.value.code == 2
+    text = capsys.readouterr()
+    assert message in text.err
+    assert text.out == ""
+    with pytest.raises(SystemExit) as info:
+        run(["keys", *argv, "--json"], environ)
+    assert info.value.code == 2
+    text = capsys.readouterr()
+    error = json.loads(text.out)
+    assert set(error) == {"error", "type"}
+    assert error["type"] == "UsageError"
+    assert message in error["error"]
+    assert text.err == ""
+    assert not (Path(environ["CTXFY_DATA_DIR"]) / "ctxfy.db").exists()  # nothing was done
+
+
+def test_audit_events_are_json_lines_on_stderr_and_stdout_is_only_the_result(
+    environ: dict[str, str],
+) -> None:
+    argv = ["keys", "create", "--name", "ci", "--scope", "read", "--json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ctxfy", *argv],
+        env={**environ, "PATH": "/usr/bin:/bin", "CTXFY_LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    assert set(created) == {"key_id", "key", "name", "scope", "expires_at"}
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    [event] = [line for line in lines if line.get("event") == "key.created"]
+    assert event["audit"] is True
+    assert event["key_id"] == created["key_id"]
+    assert event["outcome"] == "success"
+    assert created["key"] not in result.stderr
 
 
 @pytest.mark.redis

@@ -4,6 +4,7 @@ from typing import Any
 
 import httpx
 import pytest
+from loguru import logger
 
 from ctxfy.core.keys import Scope
 from tests.integration.access_support import AccessServer
@@ -117,3 +118,75 @@ async def test_store_outage_answers_503(access_server: AccessServer) -> None:
         response = await http.get("/v1/keys")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "field", "allowed"),
+    [
+        ("/v1/keys", {"name": "typo", "scope": "read", "expires": "1d"}, "expires", "expires_in"),
+        ("/v1/keys", {"name": "x", "scope": "read", "rate": "1/minute"}, "rate", "rate_limit"),
+        ("/v1/keys/{key_id}/rotate", {"grce": "1h"}, "grce", "grace"),
+    ],
+)
+async def test_unknown_body_fields_are_refused_and_change_nothing(
+    access_server: AccessServer, path: str, payload: dict[str, str], field: str, allowed: str
+) -> None:
+    admin_key = await access_server.key(Scope.ADMIN)
+    target = (await access_server.admin.create(name="t", scope=Scope.READ)).record
+    before = [(r.key_id, r.replaced_by) for r in await access_server.store.list_keys()]
+    async with admin_client(access_server, admin_key) as http:
+        response = await http.post(path.format(key_id=target.key_id), json=payload)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    [error] = problem["errors"]
+    assert (error["field"], error["rule"]) == (field, "unknown")
+    named, _, listed = error["message"].partition("; allowed: ")
+    assert repr(field) in named
+    assert allowed in listed.split(", ")
+    assert error["message"] in problem["detail"]
+    after = [(r.key_id, r.replaced_by) for r in await access_server.store.list_keys()]
+    assert after == before  # nothing created or rotated
+
+
+async def test_invalid_fields_are_all_named_in_one_problem(access_server: AccessServer) -> None:
+    admin_key = await access_server.key(Scope.ADMIN)
+    async with admin_client(access_server, admin_key) as http:
+        response = await http.post(
+            "/v1/keys", json={"scope": "root", "expires_in": "soon", "rate_limit": "0/minute"}
+        )
+        grace = await http.post(f"/v1/keys/{admin_key.split('_')[1]}/rotate", json={"grace": "x"})
+    assert response.status_code == 422, response.text
+    errors = {e["field"]: e for e in response.json()["errors"]}
+    assert set(errors) == {"name", "scope", "expires_in", "rate_limit"}
+    assert errors["name"]["message"] == "name: required"
+    assert errors["expires_in"]["message"].startswith("expires_in: invalid duration 'soon'")
+    assert errors["scope"]["message"].startswith("scope: unknown scope 'root'")
+    assert "at least 1" in errors["rate_limit"]["message"]
+    assert grace.status_code == 422, grace.text
+    assert grace.json()["errors"][0]["message"].startswith("grace: invalid duration 'x'")
+
+
+async def test_key_admin_events_over_http_name_the_acting_admin_key(
+    access_server: AccessServer,
+) -> None:
+    admin_key = await access_server.key(Scope.ADMIN)
+    actor = admin_key.split("_")[1]
+    events: list[dict[str, Any]] = []
+    sink = logger.add(lambda message: events.append(dict(message.record["extra"])))
+    try:
+        async with admin_client(access_server, admin_key) as http:
+            created = (await http.post("/v1/keys", json={"name": "n", "scope": "read"})).json()
+            rotated = await http.post(f"/v1/keys/{created['key_id']}/rotate", json={})
+            await http.post(f"/v1/keys/{rotated.json()['key_id']}/revoke")
+    finally:
+        logger.remove(sink)
+    admin_events = [e for e in events if str(e.get("event", "")).startswith("key.")]
+    assert [e["event"] for e in admin_events] == [
+        "key.created",
+        "key.created",
+        "key.rotated",
+        "key.revoked",
+    ]
+    assert {e["actor_key_id"] for e in admin_events} == {actor}
+    assert admin_events[0]["key_id"] == created["key_id"]

@@ -1,7 +1,6 @@
 """Every log line written while keys are issued, used, refused and managed holds no key."""
 
 import logging
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +16,9 @@ from ctxfy.adapters.key_admin import KeyAdmin
 from ctxfy.adapters.keystore_memory import InMemoryKeyStore
 from ctxfy.adapters.keystore_sqlite import SqliteKeyStore
 from ctxfy.adapters.ratelimit import KeyRateLimiter
-from ctxfy.core.keys import ApiKey, Scope
+from ctxfy.core.keys import KEY_PATTERN, ApiKey, Scope
 from tests.integration.access_support import FakeClock, Ticker, build_access_mcp, serve_app
 
-# Anything shaped like a key's secret part: 43 characters of [A-Za-z0-9] after an id.
-KEY_SHAPE = re.compile(r"ctxfy_[a-z0-9]{12}_[A-Za-z0-9]{43}")
 STDLIB_LOGGERS = ("", "fastmcp", "mcp", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx")
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -143,4 +140,4 @@ async def test_no_key_material_reaches_any_log(every_log_line: list[str], tmp_pa
     assert len(secrets) == 8
     leaked = [s for s in secrets if s in text]
     assert leaked == []
-    assert KEY_SHAPE.search(text) is None
+    assert KEY_PATTERN.search(text) is None

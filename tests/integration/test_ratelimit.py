@@ -1,6 +1,7 @@
 """Per-key rate limits: the limiter, MCP errors, REST headers, two replicas on one Redis."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -19,9 +20,11 @@ import ctxfy
 from ctxfy.adapters.key_admin import KeyAdmin
 from ctxfy.adapters.keystore_memory import InMemoryKeyStore
 from ctxfy.adapters.keystore_redis import RedisKeyStore
+from ctxfy.adapters.logging import render_json
 from ctxfy.adapters.ratelimit import KeyRateLimiter, rate_limit_headers
 from ctxfy.core.errors import ConfigurationError, RateLimitUnavailableError
 from ctxfy.core.keys import Scope
+from ctxfy.settings import Settings
 from ctxfy.testing import free_tcp_port
 from tests.integration.access_support import (
     FakeClock,
@@ -29,6 +32,18 @@ from tests.integration.access_support import (
     build_access_mcp,
     serve_app,
 )
+from tests.integration.rest_support import rest_server
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
 
 
 @pytest.fixture
@@ -62,6 +77,8 @@ async def test_a_corrupt_override_falls_back_to_the_default() -> None:
     ("default", "storage", "variable"),
     [
         ("often", "memory://", "CTXFY_RATE_LIMIT"),
+        ("0/minute", "memory://", "CTXFY_RATE_LIMIT"),
+        ("10/minute;100/day", "memory://", "CTXFY_RATE_LIMIT"),
         ("10/minute", "memcached://127.0.0.1", "CTXFY_RATE_LIMIT_STORAGE"),
         ("10/minute", "127.0.0.1:6379", "CTXFY_RATE_LIMIT_STORAGE"),
     ],
@@ -105,6 +122,93 @@ async def test_mcp_requests_over_the_limit_get_a_json_rpc_error_with_retry_time(
     assert info.value.error.code == -32000
     assert isinstance(info.value.error.data, dict)
     assert info.value.error.data["retry_after"] >= 1
+
+
+def _rpc_body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON-RPC message of a streamable-HTTP answer (plain JSON or one SSE event)."""
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[5:] for line in response.text.splitlines() if line.startswith("data:")]
+        body: dict[str, Any] = json.loads(data[-1])
+        return body
+    return dict(response.json())
+
+
+async def test_a_tool_call_over_the_limit_gets_the_same_json_rpc_error() -> None:
+    store = InMemoryKeyStore()
+    limiter = KeyRateLimiter("3/minute")
+    mcp, admin, _ = build_access_mcp(store, clock=FakeClock(), ticker=Ticker(), limiter=limiter)
+    key = (await admin.create(name="busy", scope=Scope.READ)).key.text
+    headers = {"X-API-Key": key, "Accept": "application/json, text/event-stream"}
+    call = {"name": "lint_context_stack", "arguments": {"text": "x"}}
+    async with (
+        serve_app(mcp.http_app(path="/mcp")) as url,
+        httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http,
+    ):
+        started = await http.post("/mcp", json=INITIALIZE)  # request 1
+        assert "result" in _rpc_body(started)
+        headers["Mcp-Session-Id"] = started.headers["mcp-session-id"]
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        await http.post("/mcp", json=initialized, headers=headers)
+        # No tools/list first: the MCP SDK then lists tools itself inside the first
+        # tools/call, which must not count as a request of its own.
+        answers = [
+            _rpc_body(
+                await http.post(
+                    "/mcp",
+                    json={"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": call},
+                    headers=headers,
+                )
+            )
+            for n in (2, 3, 4)
+        ]
+    assert [a["result"]["isError"] for a in answers[:2]] == [False, False]
+    refused = answers[2]
+    assert "result" not in refused  # a JSON-RPC error, not a tool result with isError
+    assert refused["error"]["code"] == -32000
+    assert refused["error"]["data"]["retry_after"] >= 1
+    assert refused["error"]["data"]["limit"] == 3
+    assert "retry after" in refused["error"]["message"]
+
+
+async def test_a_refused_tool_call_is_audited_with_its_request_id(tmp_path: Path) -> None:
+    lines: list[dict[str, Any]] = []
+    sink = logger.add(lambda m: lines.append(json.loads(render_json(m.record))), level="INFO")
+    settings = Settings(data_dir=tmp_path / "data", rate_limit="2/minute")
+    call = {"name": "lint_context_stack", "arguments": {"text": "x"}}
+    try:
+        async with rest_server(tmp_path, settings=settings) as server:
+            headers = {**server.headers(), "Accept": "application/json, text/event-stream"}
+            async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+                started = await http.post("/mcp", json=INITIALIZE)
+                headers["Mcp-Session-Id"] = started.headers["mcp-session-id"]
+                for n in (2, 3):
+                    refused = _rpc_body(
+                        await http.post(
+                            "/mcp",
+                            json={
+                                "jsonrpc": "2.0",
+                                "id": n,
+                                "method": "tools/call",
+                                "params": call,
+                            },
+                            headers=headers,
+                        )
+                    )
+    finally:
+        logger.remove(sink)
+    assert refused["error"]["code"] == -32000
+    [blocked] = [line for line in lines if line.get("event") == "ratelimit.blocked"]
+    [logged] = [
+        line
+        for line in lines
+        if line.get("event") == "mcp.request"
+        and line.get("method") == "tools/call"
+        and line.get("status") == "-32000"
+    ]
+    assert blocked["request_id"] is not None
+    assert blocked["request_id"] == logged["request_id"]
+    assert blocked["key_id"] == server.keys[Scope.READ].split("_")[1]
 
 
 async def test_rest_routes_answer_429_with_retry_after_and_ratelimit_headers() -> None:

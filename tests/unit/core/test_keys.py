@@ -12,6 +12,7 @@ from ctxfy.core.errors import MalformedKeyError
 from ctxfy.core.keys import (
     KEY_ID_ALPHABET,
     KEY_ID_LENGTH,
+    KEY_PATTERN,
     SECRET_ALPHABET,
     SECRET_LENGTH,
     ApiKey,
@@ -227,3 +228,17 @@ def test_stops_at_is_the_earlier_of_expiry_and_grace() -> None:
     soon, later = T0 + timedelta(hours=1), T0 + timedelta(days=1)
     assert record_for(key, expires_at=later, grace_until=soon).stops_at() == soon
     assert record_for(key, expires_at=soon).stops_at() == soon
+
+
+# --- finding leaked keys ----------------------------------------------------------------
+
+
+@given(api_keys, st.text(max_size=20), st.text(max_size=20))
+def test_key_pattern_finds_every_key_inside_other_text_but_not_its_redacted_form(
+    key: ApiKey, before: str, after: str
+) -> None:
+    found = KEY_PATTERN.search(before + key.text + after)
+    assert found is not None
+    assert found.group() == key.text
+    assert KEY_PATTERN.search(before + key.redacted + after) is None
+    assert KEY_PATTERN.search(hash_secret(key.key_id, key.secret)) is None
