@@ -13,6 +13,7 @@ from typing import Any
 from fastmcp import FastMCP
 from fastmcp.resources import TextResource
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 
 from ctxfy.__about__ import __version__
 from ctxfy.adapters.audit import AuditEvent, AuditLog
@@ -36,6 +37,7 @@ from ctxfy.adapters.metrics import PrometheusMetrics, build_prometheus_metrics
 from ctxfy.adapters.prompt_files import load_prompt_dir
 from ctxfy.adapters.ratelimit import KeyRateLimiter, KeyRateLimitMiddleware
 from ctxfy.adapters.request_log import RequestContextMiddleware, RequestLogMiddleware
+from ctxfy.adapters.rest_errors import routing_problems
 from ctxfy.adapters.rest_facade import register_rest_api
 from ctxfy.adapters.rest_guard import RequireScope
 from ctxfy.adapters.scopes import ScopeAuthMiddleware
@@ -180,7 +182,10 @@ def build_server(
         audit=audit,
         auth=settings.auth,
         docs_public=settings.docs_public,
+        metrics_public=settings.metrics_public,
         mcp_path=settings.mcp_path,
+        metrics=recorder,
+        max_body_bytes=settings.max_body_bytes,
     )
     if isinstance(metrics, PrometheusMetrics):
         guard = None
@@ -270,7 +275,8 @@ def build_http_app(
     treatment), request context (request id, one log line per HTTP request, HTTP metrics),
     security headers, request-body limits (413, 408), the same-origin guard on the MCP
     endpoint, CORS (only when configured), FastMCP's Host/Origin validation and API-key
-    authentication, then the routes.
+    authentication, then the routes. Starlette's own 404 and 405 answers under ``/v1``
+    are problems, like the REST routes' answers.
 
     Args:
         mcp: A server from :func:`build_server`.
@@ -289,6 +295,8 @@ def build_http_app(
         ),
     )
     recorder = _recorder(metrics) if metrics is not None else None
+    # Unknown paths and wrong methods under /v1 answer problem+json like the REST routes.
+    app.add_exception_handler(HTTPException, routing_problems())
     # A foreign Origin on /mcp gets 403 on any bind, allow-lists or not.
     app.add_middleware(
         SameOriginMiddleware,

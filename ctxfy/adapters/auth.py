@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ctxfy.adapters.audit import AuditEvent, AuditLog
 from ctxfy.adapters.key_admin import Clock, system_clock
 from ctxfy.adapters.problems import problem_response
+from ctxfy.adapters.request_context import note_key_id
 from ctxfy.core.errors import KeyStoreUnavailableError, MalformedKeyError
 from ctxfy.core.keys import ApiKey, KeyRecord, KeyStore, check_key
 
@@ -188,6 +189,9 @@ class ApiKeyVerifier(TokenVerifier):
             return None
         await self._touch(key.key_id)
         found = verdict.record
+        # The request line reads the key id from here: the ASGI scope that gets the
+        # authenticated user may be a copy (X-API-Key is mapped onto one).
+        note_key_id(found.key_id)
         stops = found.stops_at()
         return AccessToken(
             token=key.redacted,

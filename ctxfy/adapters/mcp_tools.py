@@ -17,16 +17,72 @@ from ctxfy.adapters.logging import note_llm_model
 from ctxfy.adapters.mcp_errors import invalid_tool_result
 from ctxfy.core.errors import DraftRejectedError, LLMError, LLMTimeoutError
 from ctxfy.core.generation import draft_context_stack
-from ctxfy.core.lint import lint_markdown
+from ctxfy.core.lint import Severity, lint_markdown
 from ctxfy.core.llm import Completion, CompletionRequest, LLMPort
 from ctxfy.core.params import ParamSpec
 from ctxfy.core.prompt import render_prompt
+from ctxfy.core.stack import LayerKind
 from ctxfy.core.telemetry import MetricsRecorder, NullMetricsRecorder
 from ctxfy.core.tool import ToolSpec
 from ctxfy.prompts import CONTEXT_STACK, builtin_blocks
 
 #: Upper bound on a context stack submitted for linting.
 MAX_LINT_CHARS = 200_000
+
+
+def _record(**properties: object) -> dict[str, object]:
+    """A JSON object with exactly these properties, all required."""
+    return {
+        "type": "object",
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+_TEXT = {"type": "string"}
+_TEXTS = {"type": "array", "items": _TEXT}
+_LAYER_KINDS = {"type": "array", "items": {"enum": [kind.value for kind in LayerKind]}}
+_FIELD = _record(key=_TEXT, value=_TEXT, items=_TEXTS)
+
+#: The shape of ``ContextStack.to_dict()``.
+STACK_SCHEMA = _record(
+    title=_TEXT,
+    metadata={"type": "array", "items": _FIELD},
+    layers={
+        "type": "array",
+        "items": _record(
+            kind={"enum": [kind.value for kind in LayerKind]},
+            subtitle=_TEXT,
+            sections={
+                "type": "array",
+                "items": _record(
+                    heading=_TEXT,
+                    text=_TEXT,
+                    items=_TEXTS,
+                    fields={"type": "array", "items": _FIELD},
+                ),
+            },
+        ),
+    },
+)
+
+#: The shape of ``LintReport.to_dict()``.
+LINT_REPORT_SCHEMA = _record(
+    ok={"type": "boolean", "description": "No finding is an error."},
+    score={"type": "integer", "minimum": 0, "maximum": 100},
+    layers_present=_LAYER_KINDS,
+    layers_missing=_LAYER_KINDS,
+    findings={
+        "type": "array",
+        "items": _record(
+            code=_TEXT,
+            severity={"enum": [severity.value for severity in Severity]},
+            message=_TEXT,
+            location=_TEXT,
+        ),
+    },
+)
 
 LINT_TOOL = ToolSpec(
     name="lint_context_stack",
@@ -45,6 +101,10 @@ LINT_TOOL = ToolSpec(
             max_length=MAX_LINT_CHARS,
         ),
     ),
+    output_schema=_record(
+        report=LINT_REPORT_SCHEMA,
+        stack={"anyOf": [STACK_SCHEMA, {"type": "null"}], "description": "null: not a stack."},
+    ),
 )
 
 GENERATE_TOOL = ToolSpec(
@@ -56,6 +116,13 @@ GENERATE_TOOL = ToolSpec(
     ),
     params=CONTEXT_STACK.params,
     needs_llm=True,
+    output_schema=_record(
+        stack=STACK_SCHEMA,
+        markdown=_TEXT,
+        lint=LINT_REPORT_SCHEMA,
+        model=_TEXT,
+        attempts={"type": "integer", "minimum": 1},
+    ),
 )
 
 
@@ -79,6 +146,7 @@ class SpecTool(Tool):
             "name": spec.name,
             "description": spec.description,
             "parameters": spec.arguments_schema(),
+            "output_schema": dict(spec.output_schema) if spec.output_schema else None,
             "annotations": ToolAnnotations(readOnlyHint=read_only, openWorldHint=spec.needs_llm),
             "tags": {"ctxfy", "llm"} if spec.needs_llm else {"ctxfy"},
             "spec": spec,
@@ -185,14 +253,20 @@ class ObservedLLM:
     """Wraps another LLM port: bounds each call, records its metric, notes its model.
 
     Every call is bounded by ``timeout_s``; its duration goes to the
-    ``gen_ai.client.operation.duration`` histogram with the model name, and the model is noted
-    for the request's ``llm_model`` log field.
+    ``gen_ai.client.operation.duration`` histogram, labelled with the requested model: the
+    wrapped port's ``model`` attribute when it has one (the server-side fallback's
+    configured model), else the model that answered (MCP sampling, where ctxfy asks for no
+    particular model), else ``unknown``. So a timeout or error is attributed to the model
+    it was meant for. The request's ``llm_model`` log field gets the model that answered,
+    or the requested one when the call failed.
     """
 
     def __init__(self, inner: LLMPort, timeout_s: float, metrics: MetricsRecorder) -> None:
         self._inner = inner
         self._timeout_s = timeout_s
         self._metrics = metrics
+        requested = getattr(inner, "model", None)
+        self._requested = requested if isinstance(requested, str) and requested else None
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Call the wrapped port; see :class:`~ctxfy.core.llm.LLMPort`."""
@@ -201,16 +275,21 @@ class ObservedLLM:
             async with asyncio.timeout(self._timeout_s):
                 completion = await self._inner.complete(request)
         except TimeoutError as exc:
-            self._record("unknown", started, "timeout")
+            self._failed(started, "timeout")
             raise LLMTimeoutError(
                 f"the LLM did not answer within {self._timeout_s:g} s (CTXFY_LLM_TIMEOUT_S)"
             ) from exc
         except LLMError as exc:
-            self._record("unknown", started, type(exc).__name__)
+            self._failed(started, type(exc).__name__)
             raise
-        self._record(completion.model, started, None)
+        self._record(self._requested or completion.model, started, None)
         note_llm_model(completion.model)
         return completion
+
+    def _failed(self, started: float, error_type: str) -> None:
+        self._record(self._requested or "unknown", started, error_type)
+        if self._requested is not None:
+            note_llm_model(self._requested)
 
     def _record(self, model: str, started: float, error_type: str | None) -> None:
         self._metrics.record_llm_call(

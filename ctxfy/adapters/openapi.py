@@ -15,7 +15,7 @@ from fastmcp import FastMCP
 
 from ctxfy.adapters.component_docs import OperationDoc, prompt_doc, tool_doc
 from ctxfy.adapters.openapi_components import JSON, components, problem, security
-from ctxfy.adapters.openapi_routes import fixed_paths
+from ctxfy.adapters.openapi_routes import fixed_paths, guarded_refusals
 from ctxfy.adapters.scopes import ScopeCheck
 
 __all__ = ["build_openapi", "server_openapi"]
@@ -121,6 +121,7 @@ def build_openapi(
     version: str = "0",
     auth: bool = True,
     docs_public: bool = True,
+    metrics_public: bool = True,
     mcp_path: str = "/mcp",
     present: Collection[str] | None = None,
     prefix: str = "/v1",
@@ -133,6 +134,7 @@ def build_openapi(
         version: ``info.version``.
         auth: Whether API keys are required (adds the security schemes and 401/403).
         docs_public: Whether ``/openapi.json`` is served without a key.
+        metrics_public: Whether ``/metrics`` is served without a key.
         mcp_path: Where the MCP endpoint is.
         present: Route paths the app serves; others are left out (``None``: keep all).
         prefix: Mount path of the REST façade.
@@ -152,7 +154,7 @@ def build_openapi(
         for doc in (d for d in operations if d.kind == "tool"):
             paths[f"{prefix}/tools/{doc.name}"] = {"post": _operation(doc, auth)}
     paths["/openapi.json"] = {"get": _openapi_operation(auth=auth, public=docs_public)}
-    fixed = fixed_paths(operations, auth=auth, mcp_path=mcp_path)
+    fixed = fixed_paths(operations, auth=auth, mcp_path=mcp_path, metrics_public=metrics_public)
     paths |= {p: item for p, item in fixed.items() if present is None or p in present}
     return {
         "openapi": "3.1.0",
@@ -180,11 +182,7 @@ def _openapi_operation(*, auth: bool, public: bool) -> dict[str, Any]:
     }
     if auth and not public:
         operation |= security(auth)
-        operation["responses"] |= {
-            "401": {"$ref": f"{_REF}Unauthorized"},
-            "429": {"$ref": f"{_REF}TooManyRequests"},
-            "503": {"$ref": f"{_REF}Unavailable"},
-        }
+        operation["responses"] |= guarded_refusals()
     return operation
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from ctxfy.adapters.component_docs import OperationDoc, wire_arguments
 from ctxfy.adapters.openapi_components import JSON, problem, ref, security
 
-__all__ = ["fixed_paths", "mcp_operation"]
+__all__ = ["fixed_paths", "guarded_refusals", "mcp_operation"]
 
 _MCP_DESCRIPTION = """\
 The Model Context Protocol endpoint: JSON-RPC 2.0 over streamable HTTP, protected by the
@@ -116,6 +116,32 @@ def _open(summary: str, description: str, responses: dict[str, Any]) -> dict[str
     }
 
 
+def guarded_refusals() -> dict[str, Any]:
+    """The refusals of a route that needs a ``read`` key (``/metrics``, ``/openapi.json``).
+
+    No 403: every key carries the ``read`` scope.
+    """
+    return {
+        "401": ref("responses", "Unauthorized"),
+        "429": ref("responses", "TooManyRequests"),
+        "503": ref("responses", "Unavailable"),
+    }
+
+
+def _metrics_operation(*, guarded: bool) -> dict[str, Any]:
+    description = "OpenTelemetry metrics in the Prometheus text format."
+    responses = {"200": _ok({"type": "string"}, media="text/plain")}
+    operation = {**_open("Prometheus metrics", description, responses), "operationId": "metrics"}
+    if guarded:
+        operation["description"] += (
+            " Needs a `read` key (`CTXFY_METRICS_PUBLIC=false`); Prometheus sends it with "
+            "`authorization: {credentials: <key>}`."
+        )
+        operation |= security(True)
+        operation["responses"] = responses | guarded_refusals()
+    return operation
+
+
 def _keys_paths(secured: dict[str, Any]) -> dict[str, Any]:
     key_id = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
     refused = {
@@ -193,13 +219,16 @@ def _keys_paths(secured: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fixed_paths(operations: Sequence[OperationDoc], *, auth: bool, mcp_path: str) -> dict[str, Any]:
+def fixed_paths(
+    operations: Sequence[OperationDoc], *, auth: bool, mcp_path: str, metrics_public: bool = True
+) -> dict[str, Any]:
     """Path items for the routes that do not depend on the catalog.
 
     Args:
         operations: The prompts and tools, for the MCP endpoint's examples.
         auth: Whether keys are required.
         mcp_path: Where the MCP endpoint is mounted.
+        metrics_public: Whether ``/metrics`` is served without a key.
     """
     health = {"type": "object", "properties": {"status": {"type": "string"}}}
     ready = {
@@ -233,16 +262,7 @@ def fixed_paths(operations: Sequence[OperationDoc], *, auth: bool, mcp_path: str
                 "operationId": "ready",
             }
         },
-        "/metrics": {
-            "get": {
-                **_open(
-                    "Prometheus metrics",
-                    "OpenTelemetry metrics in the Prometheus text format.",
-                    {"200": _ok({"type": "string"}, media="text/plain")},
-                ),
-                "operationId": "metrics",
-            }
-        },
+        "/metrics": {"get": _metrics_operation(guarded=auth and not metrics_public)},
         mcp_path: {"post": mcp_operation(operations, auth)},
         **_keys_paths(security(auth)),
     }

@@ -17,8 +17,12 @@ rate-limit storage unavailable (``-32000``)    503, ``Retry-After``
 other ``ToolError``, FastMCP ``ValidationError``  422
 anything else                                  500 (logged; no detail leaves the server)
 =============================================  =====================================
+
+:func:`routing_problems` gives Starlette's own routing answers (404 no such route, 405
+method not allowed) the same form under the REST prefix.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastmcp.exceptions import AuthorizationError, NotFoundError, ToolError, ValidationError
@@ -26,7 +30,9 @@ from fastmcp.tools import ToolResult
 from loguru import logger
 from mcp import McpError
 from mcp.types import INVALID_PARAMS, TextContent
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from ctxfy.adapters.problems import problem_response
 from ctxfy.adapters.ratelimit import RATE_LIMIT_CODE, RateLimitExceededMcpError, rate_limit_headers
@@ -34,7 +40,13 @@ from ctxfy.core.access import RateLimitDecision
 from ctxfy.core.errors import DraftRejectedError, LLMError, LLMTimeoutError, LLMUnavailableError
 from ctxfy.core.params import FieldError
 
-__all__ = ["NO_SERVER_LLM_MESSAGE", "invalid_arguments", "problem_for", "tool_error_problem"]
+__all__ = [
+    "NO_SERVER_LLM_MESSAGE",
+    "invalid_arguments",
+    "problem_for",
+    "routing_problems",
+    "tool_error_problem",
+]
 
 #: The 501 detail: over REST no MCP client can sample, so only the fallback can serve.
 NO_SERVER_LLM_MESSAGE = (
@@ -150,3 +162,42 @@ def tool_error_problem(result: ToolResult) -> JSONResponse:
         return invalid_arguments(errors)
     text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
     return problem_response(422, text or "the tool reported an error", title="Tool error")
+
+
+def routing_problems(prefix: str = "/v1") -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Return a Starlette ``HTTPException`` handler answering problems under ``prefix``.
+
+    Starlette answers an unknown path (404) or a method a route does not serve (405, with
+    ``Allow``) in plain text. Under the REST prefix the handler answers them as
+    ``application/problem+json`` instead; elsewhere (``/mcp`` and the rest) it answers as
+    Starlette does.
+
+    Args:
+        prefix: Mount path of the REST façade.
+
+    Example:
+        ```python
+        app = mcp.http_app()
+        app.add_exception_handler(HTTPException, routing_problems("/v1"))
+        ```
+    """
+    root = prefix.rstrip("/")
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, HTTPException):  # pragma: no cover - registered for it only
+            raise exc
+        path = request.url.path
+        if path != root and not path.startswith(f"{root}/"):
+            if exc.status_code in {204, 304}:
+                return Response(status_code=exc.status_code, headers=exc.headers)
+            return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 404:
+            detail = "no REST route at this path; /openapi.json lists them"
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            detail = f"method {request.method} is not allowed here; allowed: {allowed}"
+        else:
+            detail = exc.detail
+        return problem_response(exc.status_code, detail, headers=exc.headers)
+
+    return handle

@@ -6,6 +6,7 @@ from fastmcp import FastMCP
 from starlette.requests import Request
 
 from ctxfy.adapters.audit import AuditLog
+from ctxfy.adapters.body_limit import DEFAULT_MAX_BODY_BYTES
 from ctxfy.adapters.docs_ui import register_docs
 from ctxfy.adapters.openapi import server_openapi
 from ctxfy.adapters.ratelimit import KeyRateLimiter
@@ -13,6 +14,7 @@ from ctxfy.adapters.rest_api import RestApi
 from ctxfy.adapters.rest_guard import RequireScope
 from ctxfy.adapters.scopes import ScopeCheck
 from ctxfy.core.keys import Scope
+from ctxfy.core.telemetry import MetricsRecorder
 
 __all__ = ["register_rest_api"]
 
@@ -24,9 +26,12 @@ def register_rest_api(
     audit: AuditLog | None = None,
     auth: bool = True,
     docs_public: bool = True,
+    metrics_public: bool = True,
     mcp_path: str = "/mcp",
     scope_check: ScopeCheck | None = None,
     prefix: str = "/v1",
+    metrics: MetricsRecorder | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> RestApi:
     """Add ``/v1/prompts``, ``/v1/tools``, ``/openapi.json`` and ``/docs`` to ``mcp``.
 
@@ -38,9 +43,13 @@ def register_rest_api(
             for a server running with authentication off on loopback).
         docs_public: Serve ``/openapi.json`` without a key; otherwise it needs a ``read``
             key (``/docs`` then asks for one).
+        metrics_public: Whether ``/metrics`` (served by the caller) needs no key; the
+            document then describes it as open, else as needing a ``read`` key.
         mcp_path: Where the MCP endpoint is mounted, for the document.
         scope_check: The tag → scope rule (the one of ``ScopeAuthMiddleware``).
         prefix: Mount path of the REST façade.
+        metrics: Where REST calls record their operation metric and validation refusals.
+        max_body_bytes: Largest accepted REST body (the server's ``CTXFY_MAX_BODY_BYTES``).
 
     Returns:
         The façade, whose routes are now registered.
@@ -59,6 +68,8 @@ def register_rest_api(
         allow_anonymous=not auth,
         scope_check=scope_check,
         prefix=prefix,
+        metrics=metrics,
+        max_body_bytes=max_body_bytes,
     )
     for route in api.routes():
         methods = sorted((route.methods or set()) - {"HEAD"})
@@ -73,6 +84,7 @@ def register_rest_api(
             version=mcp.version or "0",
             auth=auth,
             docs_public=docs_public,
+            metrics_public=metrics_public,
             mcp_path=mcp_path,
             present=present,
             prefix=prefix,

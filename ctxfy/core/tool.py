@@ -1,6 +1,7 @@
-"""Tool declarations: name, typed parameters, and whether the tool needs an LLM."""
+"""Tool declarations: name, typed parameters, result schema, and whether it needs an LLM."""
 
 import re
+from collections.abc import Mapping
 
 import attrs
 
@@ -19,12 +20,15 @@ class ToolSpec:
         params: The typed parameters.
         needs_llm: Whether the tool calls an LLM (such tools need the ``write`` scope and
             either a client that can sample or the server-side fallback).
+        output_schema: JSON Schema (an ``object``) of the tool's structured result, which
+            MCP clients receive as ``outputSchema`` and check results against.
     """
 
     name: str = attrs.field(validator=attrs.validators.matches_re(_TOOL_NAME_RE))
     description: str
     params: tuple[ParamSpec, ...]
     needs_llm: bool = False
+    output_schema: Mapping[str, object] | None = attrs.field(default=None, eq=False)
 
     def arguments_schema(self) -> dict[str, object]:
         """Return the JSON Schema of this tool's arguments object."""

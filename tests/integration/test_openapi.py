@@ -11,11 +11,14 @@ from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
 from ctxfy.adapters.docs_ui import DOCS_CSP
 from ctxfy.adapters.mcp_prompts import SpecPrompt
+from ctxfy.adapters.mcp_tools import GENERATE_TOOL, LINT_TOOL
 from ctxfy.adapters.openapi import build_openapi
+from ctxfy.core.keys import Scope
 from ctxfy.core.params import ParamSpec
 from ctxfy.core.prompt import PromptSpec
 from ctxfy.prompts import BUILTIN_PROMPTS, CONTEXT_STACK
 from ctxfy.settings import Settings
+from ctxfy.testing import ScriptedLLM
 from tests.integration.rest_support import rest_server, write_prompt_dir
 
 SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
@@ -210,3 +213,50 @@ async def test_context_stack_example_renders_over_rest(tmp_path: Path) -> None:
         response = await http.post("/v1/prompts/context_stack", json=example)
     assert response.status_code == 200
     assert CONTEXT_STACK.params[0].example in response.json()["messages"][0]["content"]["text"]
+
+
+async def test_metrics_route_is_documented_as_it_is_guarded(tmp_path: Path) -> None:
+    guarded = Settings(data_dir=tmp_path / "data", metrics_public=False)
+    async with (
+        rest_server(tmp_path, settings=guarded, prometheus=True) as server,
+        server.client(None) as http,
+    ):
+        spec = (await http.get("/openapi.json")).json()
+        anonymous = await http.get("/metrics")
+        with_key = await http.get("/metrics", headers=server.headers())
+    assert (anonymous.status_code, with_key.status_code) == (401, 200)
+    metrics = spec["paths"]["/metrics"]["get"]
+    assert metrics["security"] == SECURED
+    assert set(metrics["responses"]) == {"200", "401", "429", "503"}
+    assert "WWW-Authenticate" in str(spec["components"]["responses"]["Unauthorized"])
+    validate(spec, cls=OpenAPIV31SpecValidator)
+    public = await fetch_spec(tmp_path, Settings(data_dir=tmp_path / "d2"), prometheus=True)
+    assert public["paths"]["/metrics"]["get"]["security"] == []
+    assert set(public["paths"]["/metrics"]["get"]["responses"]) == {"200"}
+
+
+async def test_tool_results_are_documented_with_their_declared_schema(
+    tmp_path: Path, seed_text: str
+) -> None:
+    llm = ScriptedLLM([seed_text], model="fallback-1")
+    async with (
+        rest_server(tmp_path, llm_fallback=llm) as server,
+        server.client(Scope.WRITE) as http,
+    ):
+        spec = (await http.get("/openapi.json")).json()
+        linted = [
+            await http.post("/v1/tools/lint_context_stack", json={"markdown": text})
+            for text in (seed_text, "just a sentence", "# CONTEXT STACK: {{title}}")
+        ]
+        generated = await http.post("/v1/tools/generate_context_stack", json={"objective": "x"})
+    for name, tool, results in (
+        ("lint_context_stack", LINT_TOOL, linted),
+        ("generate_context_stack", GENERATE_TOOL, [generated]),
+    ):
+        ok = spec["paths"][f"/v1/tools/{name}"]["post"]["responses"]["200"]
+        schema = ok["content"]["application/json"]["schema"]
+        assert schema == tool.output_schema
+        for response in results:
+            assert response.status_code == 200, response.text
+            validate_value(response.json(), schema, cls=OAS31Validator)
+    assert {r.json()["stack"] is None for r in linted} == {True, False}

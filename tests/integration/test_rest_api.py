@@ -2,7 +2,7 @@
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,12 @@ from mcp import McpError
 from mcp.types import ErrorData
 
 from ctxfy.adapters.logging import configure_logging
-from ctxfy.adapters.rest_api import MAX_BODY_BYTES
 from ctxfy.adapters.rest_facade import register_rest_api
-from ctxfy.core.keys import Scope
+from ctxfy.core.keys import ApiKey, Scope
 from ctxfy.core.params import validate_arguments
 from ctxfy.prompts import CONTEXT_STACK
 from ctxfy.settings import Settings
-from ctxfy.testing import ScriptedLLM
+from ctxfy.testing import RecordingMetrics, ScriptedLLM
 from tests.integration.access_support import serve_app
 from tests.integration.rest_support import rest_server, write_prompt_dir
 
@@ -147,14 +146,31 @@ async def test_malformed_bodies_get_problems(tmp_path: Path) -> None:
         wrong_type = await http.post(
             path, content=b"feature=x", headers={"Content-Type": "text/plain"}
         )
-        too_large = await http.post(
-            path, content=b"{" + b" " * MAX_BODY_BYTES + b"}", headers=json_type
-        )
     assert_problem(not_json, 400)
     assert_problem(too_deep, 400)
     assert_problem(not_object, 400)
     assert_problem(wrong_type, 415)
-    assert_problem(too_large, 413)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_the_body_limit_is_the_servers_max_body_bytes(tmp_path: Path, streamed: bool) -> None:
+    limit = 3 * 1024 * 1024  # above the 2 MiB the façade once fixed, below the default
+    settings = Settings(data_dir=tmp_path / "data", max_body_bytes=limit)
+
+    async def chunks(data: bytes) -> AsyncIterator[bytes]:
+        yield data[:1024]
+        yield data[1024:]
+
+    def body(size: int) -> bytes | AsyncIterator[bytes]:
+        data = b"{" + b" " * (size - 2) + b"}"
+        return chunks(data) if streamed else data  # streamed: no Content-Length
+
+    json_type = {"Content-Type": "application/json"}
+    async with rest_server(tmp_path, settings=settings) as server, server.client() as http:
+        at_limit = await http.post("/v1/prompts/prp", content=body(limit), headers=json_type)
+        over = await http.post("/v1/prompts/prp", content=body(limit + 1), headers=json_type)
+    assert [e["field"] for e in assert_problem(at_limit, 422)["errors"]] == ["feature"]
+    assert str(limit) in assert_problem(over, 413)["detail"]
 
 
 async def test_unknown_prompts_and_tools_are_404(tmp_path: Path) -> None:
@@ -313,3 +329,72 @@ async def test_with_auth_off_rest_routes_serve_anonymous_requests(tmp_path: Path
     async with rest_server(tmp_path, settings=settings) as server, server.client(None) as http:
         response = await http.post("/v1/prompts/prp", json={"feature": "Rotate keys"})
     assert response.status_code == 200
+
+
+async def test_request_lines_carry_the_key_id_for_both_key_headers(
+    tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    async with rest_server(tmp_path) as server, httpx.AsyncClient(base_url=server.url) as http:
+        for bearer in (False, True):
+            response = await http.get("/v1/prompts", headers=server.headers(bearer=bearer))
+            assert response.status_code == 200
+        transport = StreamableHttpTransport(f"{server.url}/mcp", headers=server.headers())
+        async with Client(transport) as client:
+            await client.get_prompt("prp", {"feature": "Rotate keys"})
+    key_id = ApiKey.parse(server.keys[Scope.READ]).key_id
+    lines = [json.loads(line) for line in log_sink.getvalue().splitlines()]
+    rest = [line for line in lines if line.get("method") == "GET /v1/prompts"]
+    mcp = [
+        line for line in lines if (line.get("method"), line.get("target")) == ("prompts/get", "prp")
+    ]
+    assert [line["key_id"] for line in rest] == [key_id, key_id]
+    assert [line["key_id"] for line in mcp] == [key_id]
+
+
+async def test_rest_calls_record_the_per_prompt_and_per_tool_operation_metric(
+    tmp_path: Path, seed_text: str
+) -> None:
+    async with rest_server(tmp_path) as server, server.client() as http:
+        assert isinstance(server.metrics, RecordingMetrics)
+        await http.get("/v1/prompts")
+        await http.post("/v1/prompts/prp", json={"feature": "Rotate keys"})
+        await http.post("/v1/prompts/prp", json={})
+        await http.post("/v1/tools/lint_context_stack", json={"markdown": seed_text})
+        operations = server.metrics.named("record_operation")
+    assert [(op["method"], op["target"], op["error_type"]) for op in operations] == [
+        ("prompts/list", None, None),
+        ("prompts/get", "prp", None),
+        ("prompts/get", "prp", "invalid_params"),
+        ("tools/call", "lint_context_stack", None),
+    ]
+    assert [op["target_kind"] for op in operations] == [None, "prompt", "prompt", "tool"]
+
+
+async def test_wrong_json_types_count_as_validation_rejections(tmp_path: Path) -> None:
+    async with rest_server(tmp_path) as server, server.client() as http:
+        assert isinstance(server.metrics, RecordingMetrics)
+        mistyped = await http.post("/v1/prompts/context_stack", json={"objective": 5})
+        blank = await http.post("/v1/prompts/context_stack", json={"objective": ""})
+        rejections = server.metrics.named("count_validation_rejection")
+        operations = server.metrics.named("record_operation")
+    assert (mistyped.status_code, blank.status_code) == (422, 422)
+    assert rejections == [{"rule": "type"}, {"rule": "required"}]
+    assert [(op["target"], op["error_type"]) for op in operations] == [
+        ("context_stack", "invalid_params"),
+        ("context_stack", "invalid_params"),
+    ]
+
+
+async def test_unknown_routes_and_methods_under_v1_are_problems(tmp_path: Path) -> None:
+    async with rest_server(tmp_path) as server, server.client(None) as http:
+        wrong_method = await http.get("/v1/prompts/context_stack")
+        no_route = await http.get("/v1/nothing")
+        mcp_wrong_method = await http.put("/mcp")
+        elsewhere = await http.get("/nothing")
+    assert "GET" in assert_problem(wrong_method, 405)["detail"]
+    assert wrong_method.headers["Allow"] == "POST"
+    assert assert_problem(no_route, 404)["detail"]
+    # Outside the REST prefix Starlette's and the MCP endpoint's answers are unchanged.
+    assert (mcp_wrong_method.status_code, elsewhere.status_code) == (405, 404)
+    assert not mcp_wrong_method.headers["content-type"].startswith(PROBLEM)
+    assert elsewhere.headers["content-type"].startswith("text/plain")
