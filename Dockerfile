@@ -2,7 +2,8 @@
 # ctxfy's container image: the MCP server on 0.0.0.0:8000 as a non-root user (UID 10001),
 # data in the /data volume, a read-only root filesystem welcome, HEALTHCHECK on /health.
 #
-#   docker build -t ctxfy:dev --build-arg VERSION="$(python -c 'import ctxfy; print(ctxfy.__version__)')" .
+#   docker build -t ctxfy:dev --build-arg VERSION="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' ctxfy/__about__.py)" .
+#   (without VERSION the version label says 0.0.0+unknown)
 #   docker run --rm -v ctxfy-data:/data ctxfy:dev keys create --name admin --scope admin
 #   docker run -d --read-only -p 127.0.0.1:8000:8000 -v ctxfy-data:/data ctxfy:dev
 #
@@ -13,6 +14,8 @@
 ARG BASE_IMAGE=docker.io/library/python:3.13-slim-trixie
 
 # --- build: wheels for ctxfy and its pinned dependencies, installed into /opt/venv ---------
+# Extras: redis (keys and rate limits shared by replicas), otlp (traces over OTLP/HTTP when
+# OTEL_EXPORTER_OTLP_ENDPOINT is set).
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -28,14 +31,17 @@ COPY ctxfy /src/ctxfy
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
  && python3 -m venv /opt/build \
- && /opt/build/bin/pip wheel --wheel-dir /wheels --constraint constraints.txt ".[redis]" \
+ && /opt/build/bin/pip wheel --wheel-dir /wheels --constraint constraints.txt ".[redis,otlp]" \
  && python3 -m venv --without-pip /opt/venv \
  && /opt/build/bin/pip --python /opt/venv/bin/python install --no-index --find-links /wheels \
-        --constraint constraints.txt "ctxfy[redis]" \
- && /opt/venv/bin/python -c "import ctxfy, redis; print('ctxfy', ctxfy.__version__)"
+        --constraint constraints.txt "ctxfy[redis,otlp]" \
+ && /opt/venv/bin/python -c "import ctxfy, redis, opentelemetry.exporter.otlp.proto.http.trace_exporter; print('ctxfy', ctxfy.__version__)"
 
 # --- runtime: the interpreter, the virtual environment, nothing else -----------------------
 FROM ${BASE_IMAGE} AS runtime
+# An ARG declared before the first FROM is only visible in FROM lines: declare it again
+# (no default: it inherits the one above) so that the base.name label below gets it.
+ARG BASE_IMAGE
 ARG VERSION=0.0.0+unknown
 ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z

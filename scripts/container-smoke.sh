@@ -156,7 +156,9 @@ check "USER 10001:10001"
     fail "label org.opencontainers.image.version is not $version"
 [ -n "$(inspect '{{index .Config.Labels "org.opencontainers.image.source"}}')" ] ||
     fail "no org.opencontainers.image.source label"
-check "OCI labels: version $version, source, revision $(inspect '{{index .Config.Labels "org.opencontainers.image.revision"}}' | cut -c1-12)"
+[ "$(inspect '{{index .Config.Labels "org.opencontainers.image.base.name"}}')" = "$base_image" ] ||
+    fail "label org.opencontainers.image.base.name is '$(inspect '{{index .Config.Labels "org.opencontainers.image.base.name"}}')', not $base_image"
+check "OCI labels: version $version, source, base.name $base_image, revision $(inspect '{{index .Config.Labels "org.opencontainers.image.revision"}}' | cut -c1-12)"
 inspect '{{json .Config.Healthcheck.Test}}' | grep -q healthcheck.py || fail "no HEALTHCHECK"
 check "HEALTHCHECK $(inspect '{{json .Config.Healthcheck.Test}}')"
 inspect '{{json .Config.ExposedPorts}}' | grep -q '"8000/tcp"' || fail "port 8000 not exposed"
@@ -177,7 +179,7 @@ check "no compiler, pip, curl, sources, .env, keys or databases; /data is 10001,
 
 step "create an admin key with the CLI, in a one-off container on the data volume"
 podman volume create "$volume" >/dev/null
-admin_json=$(podman run --rm --read-only --network none --no-healthcheck --cap-drop ALL \
+admin_json=$(podman run --rm --read-only --read-only-tmpfs=false --network none --no-healthcheck --cap-drop ALL \
     --security-opt no-new-privileges --volume "$volume:/data" "$image" \
     keys create --name smoke-admin --scope admin --json)
 admin_key=$(printf '%s' "$admin_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
@@ -185,9 +187,11 @@ admin_key=$(printf '%s' "$admin_json" | python3 -c 'import json,sys; print(json.
 check "admin key $(printf '%s' "$admin_key" | cut -d_ -f2) created"
 
 step "run the server: --read-only, --cap-drop ALL, no-new-privileges, --network host, port $port"
+# --read-only-tmpfs=false: podman's --read-only alone mounts writable tmpfs on /tmp, /var/tmp
+# and /run; Docker's and Kubernetes' read-only root does not, so neither does this test.
 # --health-interval disable: podman schedules health checks with systemd timers, and this
 # machine has no systemd; the image's HEALTHCHECK is run by hand below instead.
-podman run --detach --name "$server" --read-only --network host --cap-drop ALL \
+podman run --detach --name "$server" --read-only --read-only-tmpfs=false --network host --cap-drop ALL \
     --security-opt no-new-privileges --volume "$volume:/data" --health-interval disable \
     --env CTXFY_PORT="$port" --env CTXFY_ALLOWED_HOSTS="127.0.0.1:$port" \
     "$image" >/dev/null
@@ -261,7 +265,8 @@ capeff=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status")
 check "no capabilities (CapEff $capeff)"
 [ "$(podman inspect "$server" --format '{{.HostConfig.ReadonlyRootfs}}')" = true ] || fail "root filesystem is writable"
 podman exec "$server" sh -c 'touch /opt/venv/x 2>/dev/null' && fail "wrote to the root filesystem"
-check "root filesystem read-only (a write fails)"
+podman exec "$server" sh -c 'touch /tmp/x 2>/dev/null' && fail "/tmp is writable: not a Docker-like read-only root"
+check "root filesystem read-only, /tmp included (a write fails)"
 podman healthcheck run "$server" >/dev/null || fail "the image's HEALTHCHECK failed"
 [ "$(podman inspect "$server" --format '{{.State.Health.Status}}' 2>/dev/null || podman inspect "$server" --format '{{.State.Healthcheck.Status}}')" = healthy ] ||
     fail "the container is not reported healthy"

@@ -30,9 +30,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ctxfy.__about__ import __version__
+from ctxfy.adapters.keystore_memory import InMemoryKeyStore
 from ctxfy.adapters.metrics import PrometheusMetrics, build_prometheus_metrics
+from ctxfy.server import build_http_app, build_server
+from ctxfy.settings import Settings
 from ctxfy.testing import free_tcp_port
 from tests.conftest import ServeHttp
+from tests.e2e.ctxfy_process import ctxfy_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "ctxfy.json"
@@ -129,8 +133,31 @@ def test_labels_carry_version_revision_and_source() -> None:
         ("source", "${SOURCE}"),
         ("created", "${CREATED}"),
         ("licenses", "MIT"),
+        ("base.name", "${BASE_IMAGE}"),
     ]:
         assert f'org.opencontainers.image.{key}="{value}"' in labels
+    # Every ARG a label uses is declared in the runtime stage: an ARG from before the first
+    # FROM is visible only in FROM lines, so the label would be empty.
+    declared = {rest.partition("=")[0] for word, rest in runtime_stage() if word == "ARG"}
+    used = set(re.findall(r"\$\{(\w+)\}", labels))
+    assert used <= declared, f"not declared in the runtime stage: {sorted(used - declared)}"
+
+
+def test_documented_build_commands_label_the_image_with_ctxfy_version() -> None:
+    """``docker build`` and ``docker compose build`` as documented pass the real version."""
+    assert compose()["services"]["ctxfy"]["build"]["args"]["VERSION"].startswith(
+        "${CTXFY_VERSION:-"
+    )
+    commands = set()
+    for path in ("docs/deployment.md", "compose.yaml", "Dockerfile"):
+        found = re.findall(r"VERSION=\"\$\((sed -n '[^']*' [\w/.]+)\)\"", read(path))
+        assert found, f"{path} shows no build command that passes the version"
+        commands.update(found)
+    for command in commands:
+        printed = subprocess.run(
+            ["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        assert printed.strip() == __version__, command
 
 
 def test_build_context_is_an_allow_list_of_what_the_dockerfile_copies() -> None:
@@ -152,6 +179,21 @@ def test_build_context_is_an_allow_list_of_what_the_dockerfile_copies() -> None:
         assert (ROOT / source).exists(), source
 
 
+def installed_extras(text: str) -> list[set[str]]:
+    """The extras of each ``.[...]``/``ctxfy[...]`` a pip command in ``text`` installs."""
+    return [set(extras.split(",")) for extras in re.findall(r'"(?:\.|ctxfy)\[([\w,]+)\]"', text)]
+
+
+def test_the_image_installs_every_extra_and_the_constraints_script_agrees() -> None:
+    # Every extra is a runtime feature switched on by configuration (Redis URLs,
+    # OTEL_EXPORTER_OTLP_ENDPOINT): without it in the image, that configuration exits at start.
+    extras = set(load_toml()["project"]["optional-dependencies"])
+    assert {"redis", "otlp"} <= extras
+    dockerfile = " ".join(rest for word, rest in dockerfile_instructions() if word == "RUN")
+    assert installed_extras(dockerfile) == [extras, extras]  # the wheels, then the install
+    assert installed_extras(read("scripts/update-image-constraints.sh")) == [extras]
+
+
 def test_image_constraints_pin_every_runtime_dependency_within_its_range() -> None:
     pinned: dict[str, str] = {}
     for line in read("deploy/docker/constraints.txt").splitlines():
@@ -159,7 +201,10 @@ def test_image_constraints_pin_every_runtime_dependency_within_its_range() -> No
             name, _, version = line.partition("==")
             pinned[re.sub(r"[-_.]+", "-", name).lower()] = version
     project = load_toml()["project"]
-    requirements = [*project["dependencies"], *project["optional-dependencies"]["redis"]]
+    requirements = [
+        *project["dependencies"],
+        *(text for extra in project["optional-dependencies"].values() for text in extra),
+    ]
     for text in requirements:
         requirement = Requirement(text)
         name = re.sub(r"[-_.]+", "-", requirement.name).lower()
@@ -224,6 +269,15 @@ async def test_healthcheck_fails_when_nothing_listens() -> None:
     assert "ConnectionRefusedError" in output
 
 
+def test_container_smoke_runs_a_docker_like_read_only_root() -> None:
+    """podman's ``--read-only`` adds writable /tmp, /var/tmp and /run; Docker's does not."""
+    script = re.sub(r"\\\n", " ", read("scripts/container-smoke.sh"))
+    runs = [line for line in script.splitlines() if re.search(r"podman run .*--read-only\b", line)]
+    assert len(runs) == 2  # the one-off key container and the server
+    for line in runs:
+        assert "--read-only-tmpfs=false" in line, line
+
+
 # --- compose.yaml ----------------------------------------------------------------------------
 
 
@@ -274,6 +328,48 @@ def test_prometheus_scrapes_the_ctxfy_service_and_loads_the_alerts() -> None:
     assert config["rule_files"] == ["alerts.yml"]
     mounts = compose()["services"]["prometheus"]["volumes"]
     assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
+
+
+def compose_ctxfy_environment() -> dict[str, str]:
+    """The compose ctxfy service's environment, each ``${NAME:-default}`` at its default."""
+    environment = compose()["services"]["ctxfy"]["environment"]
+    return {
+        name: re.sub(r"\$\{[A-Za-z0-9_]+:-([^}]*)\}", r"\1", str(value))
+        for name, value in environment.items()
+    }
+
+
+def prometheus_ctxfy_job() -> dict[str, Any]:
+    config = load_yaml("deploy/prometheus/prometheus.yml")
+    job: dict[str, Any] = next(j for j in config["scrape_configs"] if j["job_name"] == "ctxfy")
+    return job
+
+
+def test_prometheus_can_scrape_ctxfy_configured_as_in_compose(tmp_path: Path) -> None:
+    """The real server, with compose's settings, answers Prometheus' scrapes of each target.
+
+    Prometheus sends ``Host: <target>``; ctxfy checks it on ``/metrics`` once
+    ``CTXFY_ALLOWED_HOSTS`` is set. Only the stores differ (no Redis here).
+    """
+    job = prometheus_ctxfy_job()
+    targets = [target for group in job["static_configs"] for target in group["targets"]]
+    assert targets
+    # Prometheus sends no credentials, so ctxfy must serve /metrics without a key.
+    assert not {"authorization", "basic_auth", "oauth2"} & set(job)
+    environment = compose_ctxfy_environment()
+    assert environment.get("CTXFY_METRICS_PUBLIC", "true").lower() != "false"
+    assert environment["CTXFY_ALLOWED_HOSTS"]  # the guard is on, as in compose
+    environment["CTXFY_KEY_STORE"] = f"sqlite:///{tmp_path / 'data' / 'ctxfy.db'}"
+    environment["CTXFY_RATE_LIMIT_STORAGE"] = "memory://"
+    with ctxfy_process(tmp_path, free_tcp_port(), **environment) as server:
+        for target in targets:
+            response = httpx.get(
+                f"{server.base}{job['metrics_path']}", headers={"Host": target}, timeout=10
+            )
+            assert response.status_code == 200, (target, response.status_code, response.text)
+            assert "http_server_request_duration_seconds" in response.text
+        other = httpx.get(f"{server.base}/metrics", headers={"Host": "rebind.example"}, timeout=10)
+        assert other.status_code == 421
 
 
 def test_grafana_provisioning_matches_the_dashboard() -> None:
@@ -571,6 +667,144 @@ def test_manifests_name_the_current_version() -> None:
     assert manifest("kustomization.yaml")["images"][0]["newTag"] == __version__
 
 
+def first_key_commands() -> str:
+    readme = read("deploy/kubernetes/README.md")
+    match = re.search(r"```bash\n(.*?)```", readme, re.DOTALL)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_first_admin_key_pod_gets_the_configmap_settings(tmp_path: Path) -> None:
+    """The one-off pod of the README has the ConfigMap too, so its key honours the max TTL."""
+    commands = first_key_commands()
+    match = re.search(r"--overrides='([^']+)'", commands)
+    assert match is not None
+    container = json.loads(match.group(1))["spec"]["containers"][0]
+    sources = {next(iter(item)): next(iter(item.values()))["name"] for item in container["envFrom"]}
+    assert sources == {
+        "configMapRef": manifest("configmap.yaml")["metadata"]["name"],
+        "secretRef": manifest("secret.example.yaml")["metadata"]["name"],
+    }
+    lines = commands.splitlines()
+    applied = next(i for i, line in enumerate(lines) if "deploy/kubernetes/configmap.yaml" in line)
+    run = next(i for i, line in enumerate(lines) if line.startswith("kubectl -n ctxfy run "))
+    assert applied < run, "the ConfigMap must exist before the pod that reads it"
+    # The pod's command, with the pod's environment (the Secret's Redis store made local).
+    environment = {
+        **manifest("configmap.yaml")["data"],
+        "CTXFY_KEY_STORE": f"sqlite:///{tmp_path / 'ctxfy.db'}",
+        "CTXFY_DATA_DIR": str(tmp_path),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    assert environment["CTXFY_KEY_MAX_TTL"]
+    created = subprocess.run(
+        [sys.executable, "-m", "ctxfy", *container["args"], "--json"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(created.stdout)["expires_at"], "the first admin key never expires"
+
+
+ENVIRONMENT_HOSTS = {"staging": "ctxfy.staging.example.com", "production": "ctxfy.example.com"}
+IN_CLUSTER_HOSTS = ("ctxfy.ctxfy.svc", "ctxfy.ctxfy.svc.cluster.local")
+
+
+def render_environment(environment: str) -> list[dict[str, Any]]:
+    """The manifests ``kubectl apply -k deploy/environments/<environment>`` would apply."""
+    overlay = ROOT / "deploy" / "environments" / environment
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text(encoding="utf-8"))
+    for reference in [*kustomization["resources"], *(p["path"] for p in kustomization["patches"])]:
+        assert (overlay / reference).exists(), f"{environment}: {reference} does not exist"
+    kubectl = shutil.which("kubectl")
+    if kubectl is not None:
+        rendered = subprocess.run(
+            [kubectl, "kustomize", str(overlay)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    # Without kubectl: the base's resources with the overlay's patches merged in.
+    assert kustomization["resources"] == ["../../kubernetes"]
+    base = ROOT / "deploy" / "kubernetes"
+    documents = [
+        yaml.safe_load((base / name).read_text(encoding="utf-8"))
+        for name in manifest("kustomization.yaml")["resources"]
+    ]
+    for patch_ref in kustomization["patches"]:
+        patch = yaml.safe_load((overlay / patch_ref["path"]).read_text(encoding="utf-8"))
+        matches = [
+            doc
+            for doc in documents
+            if (doc["kind"], doc["metadata"]["name"]) == (patch["kind"], patch["metadata"]["name"])
+        ]
+        assert len(matches) == 1, patch_ref
+        matches[0].setdefault("data", {}).update(patch.get("data", {}))
+    return documents
+
+
+def rendered(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [doc for doc in documents if doc["kind"] == kind and doc["metadata"]["name"] == "ctxfy"]
+    assert len(found) == 1, kind
+    return found[0]
+
+
+@pytest.mark.parametrize("environment", sorted(ENVIRONMENT_HOSTS))
+def test_each_environment_allows_its_public_host_and_the_service_names(environment: str) -> None:
+    documents = render_environment(environment)
+    data = rendered(documents, "ConfigMap")["data"]
+    allowed = data["CTXFY_ALLOWED_HOSTS"].split(",")
+    assert ENVIRONMENT_HOSTS[environment] in allowed
+    assert set(IN_CLUSTER_HOSTS) <= set(allowed)
+    others = set(ENVIRONMENT_HOSTS.values()) - {ENVIRONMENT_HOSTS[environment]}
+    assert not others & set(allowed), "another environment's host"
+    # Everything else comes from the base ConfigMap, unchanged.
+    base = {
+        k: v for k, v in manifest("configmap.yaml")["data"].items() if k != "CTXFY_ALLOWED_HOSTS"
+    }
+    assert base.items() <= data.items()
+    assert {doc["kind"] for doc in documents} >= {"Deployment", "Service", "PodDisruptionBudget"}
+
+
+def probes() -> dict[str, str]:
+    container = manifest("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
+    return {
+        name: container[name]["httpGet"]["path"]
+        for name in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+
+
+@pytest.mark.parametrize("environment", sorted(ENVIRONMENT_HOSTS))
+async def test_environment_settings_admit_its_host_the_service_and_the_probes(
+    environment: str, tmp_path: Path, serve_http: ServeHttp
+) -> None:
+    """ctxfy with the environment's ConfigMap answers the deploy smoke test and the probes.
+
+    The smoke test sends ``Host: <BASE_URL's host>``; in-cluster clients the Service's DNS
+    names; kubelet (and per-pod Prometheus scraping) ``Host: <pod IP>:8000`` to the pod IP.
+    """
+    data = rendered(render_environment(environment), "ConfigMap")["data"]
+    settings = Settings.from_env({**data, "CTXFY_DATA_DIR": str(tmp_path)})
+    app = build_http_app(build_server(settings, key_store=InMemoryKeyStore()), settings)
+    async with serve_http(app) as base, httpx.AsyncClient(timeout=10) as client:
+        for host in [ENVIRONMENT_HOSTS[environment], *IN_CLUSTER_HOSTS, "ctxfy.ctxfy.svc:8000"]:
+            response = await client.get(f"{base}/ready", headers={"Host": host})
+            assert response.status_code == 200, (host, response.status_code)
+        assert (
+            await client.get(f"{base}/ready", headers={"Host": "rebind.example"})
+        ).status_code == 421
+    # A probe reaches the pod IP, so the request arrives on that address (ASGI "server").
+    pod = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=pod, base_url="http://10.42.0.7:8000") as kubelet:
+        for probe, path in probes().items():
+            response = await kubelet.get(path)
+            assert response.status_code == 200, (probe, path, response.status_code)
+
+
 # --- Workflows --------------------------------------------------------------------------------
 
 
@@ -588,6 +822,10 @@ def test_ci_workflow_runs_the_ci_script_and_the_container_smoke_test() -> None:
 
 def test_release_deploys_one_digest_to_staging_then_production() -> None:
     jobs = workflow("release.yml")["jobs"]
+    # Nothing is built, pushed or deployed unless CI passes on the released commit.
+    assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml"
+    assert "workflow_call" in workflow("ci.yml")[True]
+    assert jobs["image"]["needs"] in ("ci", ["ci"])
     assert jobs["staging"]["needs"] == "image"
     assert set(jobs["production"]["needs"]) == {"image", "staging"}
     for stage in ("staging", "production"):
@@ -598,6 +836,14 @@ def test_release_deploys_one_digest_to_staging_then_production() -> None:
     # YAML 1.1 reads the key "on" as True.
     assert "workflow_call" in deploy[True]
     assert deploy["jobs"]["deploy"]["environment"]["name"] == "${{ inputs.environment }}"
+    # It applies that environment's overlay (its CTXFY_ALLOWED_HOSTS), not the bare base.
+    apply = next(
+        step for step in deploy["jobs"]["deploy"]["steps"] if "kubectl apply" in step.get("run", "")
+    )
+    assert apply["env"]["ENVIRONMENT"] == "${{ inputs.environment }}"
+    assert '"$GITHUB_WORKSPACE/deploy/environments/$ENVIRONMENT"' in apply["run"]
+    for stage in ("staging", "production"):
+        assert (ROOT / "deploy" / "environments" / stage / "kustomization.yaml").exists(), stage
 
 
 # --- Configuration reference -------------------------------------------------------------------
