@@ -193,6 +193,16 @@ def _outcome(method: str, exc: Exception) -> tuple[str, str]:
     return str(code), error_type
 
 
+def _result_outcome(result: object) -> tuple[str, str | None]:
+    """Return (status, error_type) of a result: a tool result may report an error itself."""
+    if not getattr(result, "is_error", False):
+        return "ok", None
+    structured = getattr(result, "structured_content", None)
+    refused = isinstance(structured, dict) and structured.get("error") == "invalid_arguments"
+    # Arguments refused by RequestValidationMiddleware, as the REST façade names them.
+    return "tool_error", "invalid_params" if refused else "tool_error"
+
+
 class RequestLogMiddleware(Middleware):
     """FastMCP middleware writing one ``mcp.request`` line per MCP request when it ends.
 
@@ -252,7 +262,7 @@ class RequestLogMiddleware(Middleware):
         try:
             metric_target = await _metric_target(context, target_kind, target)
             result = await call_next(context)
-            status, error_type = "ok", None
+            status, error_type = _result_outcome(result)
             return result
         except Exception as exc:
             status, error_type = _outcome(method, exc)

@@ -17,6 +17,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
 from fastmcp.server.middleware import CallNext, MiddlewareContext
 from fastmcp.server.middleware import Middleware as FastMCPMiddleware
+from fastmcp.tools import ToolResult
 from loguru import logger
 from mcp import McpError
 from mcp.types import CreateMessageResult, ErrorData, TextContent
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ctxfy.adapters.logging import configure_logging, note_key_id, note_llm_model
 from ctxfy.adapters.metrics import build_prometheus_metrics
 from ctxfy.adapters.request_log import RequestContextMiddleware, RequestLogMiddleware
+from ctxfy.adapters.validation import RequestValidationMiddleware
 from ctxfy.core.telemetry import (
     REQUEST_LOG_FIELDS,
     ArgumentLogging,
@@ -481,3 +483,39 @@ async def test_a_missing_resource_reports_the_code_the_client_receives() -> None
         "res://nothing",
         "NotFoundError",
     )
+
+
+async def test_tool_results_that_report_an_error_are_not_logged_as_ok() -> None:
+    # A tool may answer isError without raising: ctxfy's validation middleware does so for
+    # invalid arguments (MCP 2025-11-25), and so may any tool returning a ToolResult.
+    metrics = RecordingMetrics()
+    mcp = FastMCP(
+        "errors", middleware=[RequestLogMiddleware(metrics=metrics), RequestValidationMiddleware()]
+    )
+
+    @mcp.tool
+    def echo(text: str) -> str:
+        return text
+
+    @mcp.tool
+    def refuse() -> ToolResult:
+        return ToolResult(content=[TextContent(type="text", text="no")], is_error=True)
+
+    stream = io.StringIO()
+    undo = configure_logging("INFO", "json", stream)
+    try:
+        async with Client(mcp) as client:
+            invalid = await client.call_tool_mcp("echo", {"text": "a\x00b"})
+            refused = await client.call_tool_mcp("refuse", {})
+            fine = await client.call_tool_mcp("echo", {"text": "ok"})
+    finally:
+        undo()
+    assert (invalid.isError, refused.isError, fine.isError) == (True, True, False)
+    lines = [line for line in request_lines(stream) if line["method"] == "tools/call"]
+    assert [(line["target"], line["status"], line["error_type"]) for line in lines] == [
+        ("echo", "tool_error", "invalid_params"),
+        ("refuse", "tool_error", "tool_error"),
+        ("echo", "ok", None),
+    ]
+    calls = [c for c in metrics.named("record_operation") if c["method"] == "tools/call"]
+    assert [call["error_type"] for call in calls] == ["invalid_params", "tool_error", None]
