@@ -228,5 +228,11 @@ def test_mixed_load_is_served_logged_and_counted_exactly(tmp_path: Path) -> None
     # The scrape does not count itself: every response received before it is in /metrics.
     http_count = metric_sum(samples, "http_server_request_duration_seconds_count")
     assert http_count == served_before_scrape
+    # MCP operations: one per mcp.request line, plus one per REST prompt or list call
+    # (the REST façade records the operation MCP would have run).
     mcp_lines = sum(1 for line in lines if line["event"] == "mcp.request")
-    assert metric_sum(samples, "mcp_server_operation_duration_seconds_count") == mcp_lines
+    rest_operations = totals.by_operation["REST prompt"] + totals.by_operation["REST list"]
+    assert (
+        metric_sum(samples, "mcp_server_operation_duration_seconds_count")
+        == mcp_lines + rest_operations
+    )
