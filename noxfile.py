@@ -60,7 +60,8 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.13")
 def typecheck(session: nox.Session) -> None:
     """Run mypy --strict on the package, the tests, this file, the examples and scripts."""
-    install(session, "typecheck")
+    # The otlp extra: the OTLP export test imports the exporter's protobuf types.
+    install(session, "typecheck", extras=("otlp",))
     session.run("mypy")
     session.run("mypy", *EXTRA_TYPED)
 
