@@ -21,6 +21,7 @@ from ctxfy.adapters.auth import ApiKeyVerifier
 from ctxfy.adapters.body_limit import BodyLimitMiddleware
 from ctxfy.adapters.health import ReadinessCheck, add_health_routes
 from ctxfy.adapters.health_fastpath import LivenessProbeMiddleware
+from ctxfy.adapters.http_request_log import RequestContextMiddleware
 from ctxfy.adapters.http_security import (
     SameOriginMiddleware,
     SecurityHeadersMiddleware,
@@ -32,11 +33,11 @@ from ctxfy.adapters.keys_routes import register_key_routes
 from ctxfy.adapters.keystores import open_key_store
 from ctxfy.adapters.llm_openai import OpenAICompatibleLLM
 from ctxfy.adapters.mcp_prompts import register_prompts
+from ctxfy.adapters.mcp_request_log import RequestLogMiddleware
 from ctxfy.adapters.mcp_tools import GenerateContextStackTool, LintContextStackTool
 from ctxfy.adapters.metrics import PrometheusMetrics, build_prometheus_metrics
 from ctxfy.adapters.prompt_files import load_prompt_dir
 from ctxfy.adapters.ratelimit import KeyRateLimiter, KeyRateLimitMiddleware
-from ctxfy.adapters.request_log import RequestContextMiddleware, RequestLogMiddleware
 from ctxfy.adapters.rest_errors import routing_problems
 from ctxfy.adapters.rest_facade import register_rest_api
 from ctxfy.adapters.rest_guard import RequireScope

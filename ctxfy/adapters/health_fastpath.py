@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ctxfy.adapters.health import LIVENESS_PATH, liveness_response
 from ctxfy.adapters.http_security import DEFAULT_SECURITY_HEADERS, security_headers
-from ctxfy.adapters.request_log import REQUEST_ID_HEADER, log_http_request, new_request_id
+from ctxfy.adapters.request_lines import REQUEST_ID_HEADER, log_http_request, new_request_id
 from ctxfy.core.telemetry import (
     MetricsRecorder,
     NullMetricsRecorder,

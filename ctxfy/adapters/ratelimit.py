@@ -28,9 +28,9 @@ from mcp.shared.exceptions import UrlElicitationRequiredError
 from mcp.types import ErrorData
 
 from ctxfy.adapters.audit import AuditEvent, AuditLog
+from ctxfy.adapters.mcp_request_log import current_wire_method
 from ctxfy.adapters.ratelimit_memory import MovingWindowMemoryStorage
 from ctxfy.adapters.redis_options import redis_client_options, require_redis
-from ctxfy.adapters.request_log import current_wire_method
 from ctxfy.core.access import RateLimitDecision
 from ctxfy.core.errors import ConfigurationError, RateLimitUnavailableError
 
