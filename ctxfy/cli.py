@@ -22,7 +22,8 @@ from ctxfy.core.errors import ConfigurationError
 from ctxfy.core.params import validate_arguments
 from ctxfy.core.prompt import render_prompt
 from ctxfy.prompts import builtin_blocks
-from ctxfy.settings import FlagOverlay, Settings, unknown_variables
+from ctxfy.settings import Settings
+from ctxfy.settings_env import FlagOverlay, unknown_variables
 
 
 def _parser() -> argparse.ArgumentParser:
