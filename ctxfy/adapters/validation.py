@@ -88,7 +88,9 @@ def tool_params(tool: Tool) -> tuple[ParamSpec, ...] | None:
     otherwise the REST façade and the docs keep FastMCP's schema. The middleware checks
     every tool whatever its types, see :func:`tool_checks`.
     """
-    params, opaque = tool_checks(tool)
+    if isinstance(tool, SpecTool):
+        return tool.spec.params
+    params, opaque = _derive_tool(tool)
     if opaque or any(_optional_string(p) for p in _properties(tool).values()):
         return None  # a ParamSpec cannot say that null is allowed too
     return params
@@ -98,7 +100,8 @@ def prompt_checks(prompt: Prompt) -> Checks:
     """Return what the middleware checks for ``prompt``: declarations and opaque names.
 
     A plain prompt's argument named like an identifier becomes a string declaration
-    (required as FastMCP says, at most 1,000,000 characters); any other name (``userName``)
+    (required as FastMCP says, meaning present: an empty string is a value; at most
+    1,000,000 characters); any other name (``userName``)
     is *opaque*: known, so not refused as unknown, and held to the character policy.
 
     Returns:
@@ -116,6 +119,7 @@ def prompt_checks(prompt: Prompt) -> Checks:
                     name=argument.name,
                     required=argument.required,
                     max_length=_MAX_DERIVED_LENGTH,
+                    accept_empty=True,
                 )
             )
         else:
@@ -127,18 +131,26 @@ def tool_checks(tool: Tool) -> Checks:
     """Return what the middleware checks for ``tool``: declarations and opaque names.
 
     Each property of the tool's JSON Schema is derived on its own: strings (also
-    ``str | None``, as an optional string), integers, string enums and lists of strings
-    become declarations, with the schema's ``maxLength``/``maxItems`` or 1,000,000
-    characters and 10,000 items, and the schema's ``pattern`` matched anywhere, as JSON
-    Schema does. Every other property (booleans, numbers, objects, other unions, names that
-    are not identifiers) is opaque: FastMCP converts and validates its type, and the
-    character policy applies to every string inside it.
+    ``str | None``, as an optional string), string enums and lists of strings become
+    declarations, with the schema's ``maxLength``/``maxItems`` or 1,000,000 characters and
+    10,000 items, and the schema's ``pattern`` matched anywhere, as JSON Schema does; a
+    required one must be present, and an empty string or list is a value. Every other
+    property (integers, which FastMCP converts from floats such as ``3.0`` and from digit
+    strings of any length, booleans, numbers, objects, other unions, names that are not
+    identifiers) is opaque: FastMCP converts and validates its type, and the character
+    policy applies to every string inside it.
 
     Returns:
         The declarations and the names of the opaque arguments.
     """
     if isinstance(tool, SpecTool):
         return tool.spec.params, frozenset()
+    params, opaque = _derive_tool(tool)
+    integers = {p.name for p in params if p.type is ParamType.INTEGER}
+    return tuple(p for p in params if p.name not in integers), opaque | integers
+
+
+def _derive_tool(tool: Tool) -> Checks:
     required = set(tool.parameters.get("required", []))
     params: list[ParamSpec] = []
     opaque: set[str] = set()
@@ -185,7 +197,9 @@ def _declaration(name: str, prop: dict[str, Any], required: bool) -> ParamSpec |
     kind = prop.get("type")
     choices = prop.get("enum")
     if isinstance(choices, list) and choices and all(isinstance(c, str) for c in choices):
-        return ParamSpec(name, type=ParamType.ENUM, required=required, choices=tuple(choices))
+        return ParamSpec(
+            name, type=ParamType.ENUM, required=required, choices=tuple(choices), accept_empty=True
+        )
     if kind == "string" and "enum" not in prop:
         pattern = prop.get("pattern")
         return ParamSpec(
@@ -194,9 +208,10 @@ def _declaration(name: str, prop: dict[str, Any], required: bool) -> ParamSpec |
             max_length=int(prop.get("maxLength", _MAX_DERIVED_LENGTH)),
             pattern=pattern if isinstance(pattern, str) else None,
             pattern_anywhere=True,
+            accept_empty=True,
         )
     if kind == "integer":
-        return ParamSpec(name, type=ParamType.INTEGER, required=required)
+        return ParamSpec(name, type=ParamType.INTEGER, required=required, accept_empty=True)
     items = prop.get("items")
     if kind == "array" and isinstance(items, dict) and _plain_string(items):
         return ParamSpec(
@@ -205,6 +220,7 @@ def _declaration(name: str, prop: dict[str, Any], required: bool) -> ParamSpec |
             required=required,
             max_items=int(prop.get("maxItems", _MAX_DERIVED_ITEMS)),
             max_length=int(items.get("maxLength", _MAX_DERIVED_LENGTH)),
+            accept_empty=True,
         )
     return None
 
@@ -215,26 +231,36 @@ def _plain_string(schema: dict[str, Any]) -> bool:
 
 
 class _DerivedChecks:
-    """The checks derived for each plain component, kept as long as the component lives.
+    """The checks derived for each plain component, bounded to ``size`` entries.
 
-    FastMCP hands out the same component object request after request; deriving its
-    checks costs tens of microseconds, looking them up here well under one.
+    A local component is the same object request after request, but a mounted (namespaced)
+    one is a new copy, with a new schema object, on every lookup. So the checks are found
+    first by the component's identity and then by what survives the copy: its type, its key
+    and the text of the schema or argument list they come from. Deriving costs tens of
+    microseconds, an identity hit well under one, a hit by key a few.
     """
 
     def __init__(self, size: int = 1024) -> None:
         self._size = size
-        self._found: dict[int, tuple[weakref.ref[Any], object, Checks]] = {}
+        self._by_id: dict[int, tuple[weakref.ref[Any], object, Checks]] = {}
+        self._by_key: dict[tuple[type, str, str], Checks] = {}
 
     def get(self, component: _C, source: object, derive: Callable[[_C], Checks]) -> Checks:
         # ``source`` is the object the checks come from (the schema or the argument list):
         # a component given a new one is derived again.
-        hit = self._found.get(id(component))
+        hit = self._by_id.get(id(component))
         if hit is not None and hit[0]() is component and hit[1] is source:
             return hit[2]
-        checks = derive(component)
-        if len(self._found) >= self._size:
-            self._found.clear()
-        self._found[id(component)] = (weakref.ref(component), source, checks)
+        key = (type(component), component.key, repr(source))
+        checks = self._by_key.get(key)
+        if checks is None:
+            checks = derive(component)
+            if len(self._by_key) >= self._size:
+                self._by_key.clear()
+            self._by_key[key] = checks
+        if len(self._by_id) >= self._size:
+            self._by_id.clear()
+        self._by_id[id(component)] = (weakref.ref(component), source, checks)
         return checks
 
 

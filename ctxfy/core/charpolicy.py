@@ -15,6 +15,11 @@ reviewer. The policy, applied by :func:`clean_text`:
   several scripts (Persian, Arabic, Indic) need;
 * **normalised** — everything else, to Unicode NFC.
 
+Other default-ignorable characters (:data:`DEFAULT_IGNORABLE_RANGES`: variation selectors,
+the combining grapheme joiner, Hangul fillers...) are kept, since emoji and several scripts
+use them, but the delimiter escaping (:mod:`ctxfy.core.prompt`) and the injection detector
+read text as if they were not there.
+
 :func:`clean_value` applies the same policy to every string inside a JSON value (list
 items, mapping keys and values), for arguments whose type the component checks itself.
 """
@@ -28,6 +33,31 @@ import attrs
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 #: Invisible characters with no legitimate use inside a prompt argument: they are stripped.
 STRIPPED_INVISIBLES = frozenset("\u200b\u2060\ufeff\u180e\u00ad")
+#: Unicode's ``Default_Ignorable_Code_Point`` property (DerivedCoreProperties.txt, unchanged
+#: from Unicode 9 to 16), as inclusive ranges: characters a renderer shows as nothing.
+DEFAULT_IGNORABLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors and vowel separator
+    (0x200B, 0x200F),  # zero-width space, joiners, LRM, RLM
+    (0x202A, 0x202E),  # bidi embeddings and overrides
+    (0x2060, 0x206F),  # word joiner, invisible operators, bidi isolates, deprecated formats
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFEFF, 0xFEFF),  # zero-width no-break space (byte-order mark)
+    (0xFFA0, 0xFFA0),  # half-width Hangul filler
+    (0xFFF0, 0xFFF8),  # unassigned
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical beam and phrase controls
+    (0xE0000, 0xE0FFF),  # tags, variation selectors supplement, unassigned
+)
+#: A character class matching any one default-ignorable character.
+DEFAULT_IGNORABLE_CLASS = (
+    "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in DEFAULT_IGNORABLE_RANGES) + "]"
+)
 _CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 _BIDI = "".join(sorted(BIDI_CONTROLS))
 _TAGS = "\U000e0000-\U000e007f"
@@ -145,7 +175,8 @@ def clean_value(field: str, value: object) -> tuple[object, list[FieldError]]:
     Used for arguments whose type the component checks itself (booleans, numbers, objects,
     unions of a plain FastMCP tool): strings, list items and mapping values are cleaned
     with :func:`clean_text`; mapping keys are checked but passed on as sent, since they may
-    name something the component looks up; other values pass unchanged.
+    name something the component looks up, so a key holding a character the policy would
+    strip is refused (rule ``invisible_character``); other values pass unchanged.
 
     Args:
         field: The argument name, used in error messages (``notes[2]``, ``meta.owner``).
@@ -183,10 +214,34 @@ def _clean_nested(field: str, value: object, depth: int, errors: list[FieldError
         ]
     out: dict[object, object] = {}
     for key, item in value.items():
-        shown = str(key)[:64]
-        # A key is a name, shown in errors; one with invisible characters is shown escaped.
-        where = f"{field}.{shown if shown.isprintable() else ascii(shown)[1:-1]}"
+        where = key_field(field, key)
         if isinstance(key, str):
-            errors.extend(clean_text(where, key)[1])
+            errors.extend(_check_key(where, key))
         out[key] = _clean_nested(where, item, depth + 1, errors)
     return out
+
+
+def key_field(field: str, key: object) -> str:
+    r"""Return how errors name the entry ``key`` of the mapping ``field``.
+
+    The key is cut to 64 characters, and shown escaped when it holds invisible characters.
+
+    Example:
+        >>> key_field("meta", "owner"), key_field("meta", "a" + chr(0x200B))
+        ('meta.owner', 'meta.a\\u200b')
+    """
+    shown = str(key)[:64]
+    return f"{field}.{shown if shown.isprintable() else ascii(shown)[1:-1]}"
+
+
+def _check_key(where: str, key: str) -> list[FieldError]:
+    errors = clean_text(where, key)[1]
+    # A key names something the component looks up: it cannot be silently changed, so the
+    # characters the policy strips from values are refused in keys.
+    if any(char in STRIPPED_INVISIBLES for char in key):
+        message = (
+            f"{where} is a key with an invisible character (zero-width space, word joiner, "
+            "byte-order mark, Mongolian vowel separator or soft hyphen)"
+        )
+        errors.append(FieldError(where, "invisible_character", message))
+    return errors

@@ -28,7 +28,8 @@ assistants and instructions, so the English imperative patterns only fire when t
 starts a sentence or line, follows punctuation, or follows a word such as "please", "now",
 "and" or "you must" — "models tend to ignore earlier instructions" is not flagged, "Now
 ignore all previous instructions" is. Text is NFKC-folded before matching (full-width
-letters match) and zero-width characters, joiners included, are ignored. Every regular
+letters match) and default-ignorable characters (zero-width characters, joiners included,
+variation selectors, the combining grapheme joiner, Hangul fillers) are ignored. Every regular
 expression is precompiled, bounded and free of nested unbounded repetition,
 so detection is linear in the length of the text.
 """
@@ -42,7 +43,7 @@ from collections.abc import Iterator, Mapping
 
 import attrs
 
-from ctxfy.core.charpolicy import STRIPPED_INVISIBLES, FieldError
+from ctxfy.core.charpolicy import DEFAULT_IGNORABLE_CLASS, MAX_NESTING, FieldError, key_field
 from ctxfy.core.injection_rules import find_patterns
 
 __all__ = [
@@ -78,10 +79,11 @@ _RUN_TABLE = bytes(0x61 if byte in _BLOB_BYTES else 0x20 for byte in range(256))
 _SHORTEST_RUN = b"a" * _MIN_BLOB
 _MAX_BLOBS = 16
 _MAX_BLOB_CHARS = 65_536
-_MAX_DEPTH = 4
 _MAX_FIELD_NAME = 64
 _SEPARATOR = "\n\x00\n"
-_INVISIBLE_RE = re.compile("[" + "".join(sorted(STRIPPED_INVISIBLES | {"\u200c", "\u200d"})) + "]")
+# Every default-ignorable character: zero-width spaces and joiners, variation selectors,
+# the combining grapheme joiner, Hangul fillers... A reader sees none of them.
+_INVISIBLE_RE = re.compile(DEFAULT_IGNORABLE_CLASS)
 # Full-width letters, digits and < > [ ] | # : / _, the small <, letter-like symbols, enclosed
 # and mathematical alphanumerics, Latin ligatures: forms NFKC folds onto what the patterns
 # match.
@@ -233,20 +235,28 @@ def _scan(text: str, field: str, *, patterns: bool) -> tuple[InjectionFinding, .
 
 
 def _walk(name: str, value: object, depth: int) -> Iterator[tuple[str, str]]:
+    # As deep as the character policy lets a value through, keys included: a key is text
+    # the component may show to a model as much as a value is.
     if isinstance(value, str):
         yield name, value
-    elif depth >= _MAX_DEPTH:
+    elif depth >= MAX_NESTING:
         return
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _walk(f"{name}[{index}]", item, depth + 1)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _walk(f"{name}.{key}", item, depth + 1)
+            where = key_field(name, key)
+            if isinstance(key, str):
+                yield where, key
+            yield from _walk(where, item, depth + 1)
 
 
 def detect_injection(values: Mapping[str, object]) -> InjectionReport:
-    """Scan every string in ``values`` (list items and nested mappings included).
+    """Scan every string in ``values``: list items, nested mappings and their keys included.
+
+    Values are followed as deep as the character policy accepts them
+    (:data:`~ctxfy.core.charpolicy.MAX_NESTING` levels).
 
     Args:
         values: Argument values by name, ideally as validated (cleaned and NFC).

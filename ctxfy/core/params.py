@@ -84,13 +84,20 @@ def _check_name(_instance: object, attribute: "attrs.Attribute[str]", value: str
 def _check_pattern(
     _instance: object, _attribute: "attrs.Attribute[str | None]", value: str | None
 ) -> None:
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(
-                f"pattern {value!r} is not a valid regular expression: {exc}"
-            ) from None
+    if value is None:
+        return
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from None
+    try:
+        # The form JSON Schema publishes (see ParamSpec.published_pattern) must compile too.
+        re.compile(f"^(?:{value})$")
+    except re.error as exc:
+        raise ValueError(
+            f"pattern {value!r} cannot be anchored as ^(?:...)$ ({exc}); write a global "
+            "inline flag such as (?i) as a scoped group instead, e.g. (?i:abc)"
+        ) from None
 
 
 @attrs.frozen
@@ -100,7 +107,8 @@ class ParamSpec:
     Attributes:
         name: Lower-case identifier used as the argument name.
         type: The value's type; MCP sends strings, which are converted.
-        required: Whether the argument must be present and non-empty.
+        required: Whether the argument must be present and non-empty (only present when
+            :attr:`accept_empty` is set).
         description: What the argument means, shown to users and in schemas.
         example: A realistic example value (used in docs and schemas).
         max_length: Maximum length in characters of a string (of each item for lists).
@@ -111,6 +119,9 @@ class ParamSpec:
         pattern_anywhere: Whether ``pattern`` may match anywhere in the string instead, as a
             JSON Schema ``pattern`` does; set for declarations derived from a plain
             component's JSON Schema, so ctxfy checks what the component itself checks.
+        accept_empty: Whether an empty or blank string, or an empty list, is a value rather
+            than a missing argument, so that ``required`` only means present. Set for
+            declarations derived from a plain component, which accepts such values.
     """
 
     name: str = attrs.field(validator=_check_name)
@@ -123,6 +134,7 @@ class ParamSpec:
     pattern: str | None = attrs.field(default=None, validator=_check_pattern)
     choices: tuple[str, ...] = ()
     pattern_anywhere: bool = False
+    accept_empty: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.type is ParamType.ENUM and not self.choices:
@@ -142,7 +154,8 @@ class ParamSpec:
 
         A required string gets ``minLength: 1`` and, unless it has a pattern of its own,
         ``pattern: "\S"`` (a value of only whitespace counts as missing); a required list
-        gets ``minItems: 1``. A whole-string pattern is published anchored.
+        gets ``minItems: 1``; neither applies with :attr:`accept_empty`. A whole-string
+        pattern is published anchored.
         """
         schema: dict[str, Any]
         if self.type is ParamType.INTEGER:
@@ -155,11 +168,11 @@ class ParamSpec:
                 "items": {"type": "string", "maxLength": self.max_length},
                 "maxItems": self.max_items,
             }
-            if self.required:
+            if self.required and not self.accept_empty:
                 schema["minItems"] = 1
         else:
             schema = {"type": "string", "maxLength": self.max_length}
-            if self.required:
+            if self.required and not self.accept_empty:
                 schema["minLength"] = 1
                 schema["pattern"] = r"\S"
             if self.pattern is not None:
@@ -227,7 +240,7 @@ def _convert(spec: ParamSpec, raw: object) -> tuple[object, list[FieldError]]:
     text, errors = clean_text(name, raw)
     if errors:
         return None, errors
-    if not text.strip():
+    if not text.strip() and not spec.accept_empty:
         return "", []  # only invisible characters: absent, see validate_arguments
     return _check_string(spec, name, text)
 
@@ -293,7 +306,8 @@ def validate_arguments(
     only those errors, before any field is examined. Otherwise every problem is reported,
     not just the first: missing required arguments, unknown arguments, type, length, enum
     and pattern violations, and the character policy (:func:`clean_text`). Empty strings,
-    and strings left empty once invisible characters are stripped, count as absent.
+    and strings left empty once invisible characters are stripped, count as absent, unless
+    the declaration sets :attr:`ParamSpec.accept_empty`.
 
     Args:
         params: The declared parameters.
@@ -326,12 +340,12 @@ def validate_arguments(
             values[spec.name] = raw  # what the general path gives, found several times faster
             continue
         value: object = ""
-        if not _is_empty(raw):
+        if raw is not None and (spec.accept_empty or not _is_empty(raw)):
             value, field_errors = _convert(spec, raw)
             if field_errors:
                 errors.extend(field_errors)
                 continue
-        if isinstance(value, str) and not value.strip():
+        if raw is None or (not spec.accept_empty and isinstance(value, str) and not value.strip()):
             # Empty, or only invisible characters stripped by the character policy: absent.
             if spec.required:
                 errors.append(FieldError(spec.name, "required", f"{spec.name} is required"))

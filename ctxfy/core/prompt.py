@@ -6,9 +6,9 @@ pass over the template: a user value is inserted exactly once, inside a delimite
 names its source, and is never scanned again, so ``{{objective}}``, ``{0}``, ``${x}``, ``%s``
 or Jinja syntax inside a value stays literal text. A value cannot close or forge the
 delimiter: anything inside it that reads ``<user_input`` or ``</user_input`` once folded
-(NFKC and case folding, ignoring whitespace and invisible format characters such as the
-zero-width joiner, with look-alikes of ``<`` such as U+2039 and U+FF1C counted as ``<``) has
-its ``<`` escaped as ``&lt;``.
+(NFKC and case folding, ignoring whitespace, invisible format characters such as the
+zero-width joiner and every other default-ignorable character, with look-alikes of ``<``
+such as U+2039 and U+FF1C counted as ``<``) has its ``<`` escaped as ``&lt;``.
 
 A line of the template that refers to an optional parameter the caller left out is dropped,
 so a template can say ``Domain: {{domain}}`` without leaving an empty "Domain:" behind.
@@ -21,14 +21,18 @@ from collections.abc import Mapping
 
 import attrs
 
+from ctxfy.core.charpolicy import DEFAULT_IGNORABLE_CLASS
 from ctxfy.core.params import ParamSpec, arguments_schema
 
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*(>\s*)?([a-z_][a-z0-9_]*)\s*\}\}")
 _DELIMITER_NAME = "user_input"
 # In ASCII text only whitespace can hide inside a delimiter: the "<" before it is escaped.
+# The repetitions are possessive: a run of whitespace is read once, never re-split between
+# two "\s*", so the pass stays linear on "<" followed by a long run of spaces.
 _ASCII_DELIMITER_RE = re.compile(
-    r"<(?=\s*/?\s*" + r"\s*".join(_DELIMITER_NAME) + ")", re.IGNORECASE
+    r"<(?=\s*+/?\s*+" + r"\s*+".join(_DELIMITER_NAME) + ")", re.IGNORECASE
 )
+_IGNORABLE_RE = re.compile(DEFAULT_IGNORABLE_CLASS)
 #: Characters read as the ``<`` that opens a delimiter: those NFKC folds to ``<`` (small and
 #: full-width forms) and look-alikes a model may take for one (angle quotation mark,
 #: angle brackets, modifier letter and Canadian syllabics arrowheads).
@@ -49,7 +53,9 @@ def escape_user_text(text: str) -> str:
 
     A sequence counts as a delimiter when, folded character by character (NFKC, then case
     folding), with whitespace, format characters (``Cf``: zero-width joiners and spaces,
-    word joiner, bidi and tag characters) and variation selectors ignored, it reads
+    word joiner, bidi and tag characters) and every other default-ignorable character
+    (variation selectors, the combining grapheme joiner, Hangul fillers: see
+    :data:`~ctxfy.core.charpolicy.DEFAULT_IGNORABLE_RANGES`) ignored, it reads
     ``<user_input`` or ``</user_input``, any of :data:`DELIMITER_OPENERS` standing for
     ``<``. Clean ASCII text takes a single regular-expression pass.
 
@@ -112,7 +118,7 @@ def _is_ignorable(char: str) -> bool:
     return (
         char.isspace()
         or unicodedata.category(char) == "Cf"
-        or "\ufe00" <= char <= "\ufe0f"  # variation selectors
+        or _IGNORABLE_RE.match(char) is not None  # combining grapheme joiner, fillers...
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ctxfy.core.charpolicy import DEFAULT_IGNORABLE_CLASS
 from ctxfy.core.injection import PATTERNS, detect_injection
 from ctxfy.core.params import ValidationResult, validate_arguments
 from ctxfy.core.prompt import DATA_NOTICE, PromptSpec, escape_user_text, render_prompt
@@ -27,6 +28,7 @@ FILLER = "Ship the invoicing feature"
 SENTINEL = "SENTINEL-7f3a"
 OPEN_RE = re.compile(r'<user_input name="(\w+)">')
 CLOSE = "</user_input>"
+IGNORABLE = re.compile(DEFAULT_IGNORABLE_CLASS)
 DELIMITER_RE = re.compile(r"</?user_input")
 LOOK_ALIKE_LT = "\ufe64\uff1c\u2039\u2329\u3008\u27e8\u02c2\u1438"
 NEUTRALISERS = {"single_pass_rendering", "delimiter_escaping", "invisible_stripped"}
@@ -81,7 +83,7 @@ def folded(text: str) -> str:
     return "".join(
         c
         for c in text
-        if not (c.isspace() or unicodedata.category(c) == "Cf" or "\ufe00" <= c <= "\ufe0f")
+        if not (c.isspace() or unicodedata.category(c) == "Cf" or IGNORABLE.match(c))
     )
 
 

@@ -1,5 +1,6 @@
 """The argument validator: types, limits, character policy, every error reported."""
 
+import re
 import unicodedata
 
 import pytest
@@ -299,3 +300,34 @@ def test_opaque_arguments_nested_too_deep_are_refused() -> None:
         deep = [deep]
     result = validate_arguments((), {"deep": deep}, opaque=frozenset({"deep"}))
     assert rules(result.errors) == {("deep" + "[0]" * 32, "max_depth")}
+
+
+def test_a_global_inline_flag_is_refused_with_the_scoped_form_suggested() -> None:
+    with pytest.raises(ValueError, match=r"\(\?i:") as caught:
+        ParamSpec("code", pattern="(?i)abc")
+    assert "(?i)abc" in str(caught.value)
+    spec = ParamSpec("code", pattern="(?i:abc)")
+    assert spec.published_pattern is not None
+    assert re.fullmatch(spec.published_pattern, "ABC")
+
+
+def test_accept_empty_makes_required_mean_present() -> None:
+    params = (
+        ParamSpec("name", required=True, accept_empty=True),
+        ParamSpec("tags", type=ParamType.STRING_LIST, required=True, accept_empty=True),
+    )
+    result = validate_arguments(params, {"name": "  ", "tags": []})
+    assert result.errors == ()
+    assert result.values == {"name": "  ", "tags": ()}
+    missing = validate_arguments(params, {})
+    assert {(e.field, e.rule) for e in missing.errors} == {
+        ("name", "required"),
+        ("tags", "required"),
+    }
+    assert "minLength" not in params[0].json_schema()
+    assert "minItems" not in params[1].json_schema()
+
+
+def test_without_accept_empty_a_blank_required_value_is_still_missing() -> None:
+    params = (ParamSpec("name", required=True),)
+    assert [e.rule for e in validate_arguments(params, {"name": "  "}).errors] == ["required"]
