@@ -22,7 +22,9 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 LIVENESS_PATH = "/health"
 
 # The user-info part of a URL (``redis://user:password@host``): a password, as often as not.
-_URL_USERINFO = re.compile(r"(?<=://)[^/\s@]*@")
+# Greedy up to the last ``@`` before whitespace, so that a password holding ``@`` or ``/``
+# is hidden whole; hiding a host or path with it is the lesser harm.
+_URL_USERINFO = re.compile(r"(?<=://)\S*@")
 _MAX_DETAIL_LENGTH = 500
 
 
@@ -74,6 +76,10 @@ def add_health_routes(
         return liveness_response()
 
     failing_now: set[str] = set()  # checks whose failure has been logged
+    # Probes overlap and finish in any order: each result is applied only if its probe
+    # started after the one whose result was last applied to that check.
+    probes_started = 0
+    last_applied: dict[str, int] = {}
 
     async def run_check(check: ReadinessCheck) -> tuple[str, str] | None:
         """Return ``None``, or what the answer says and what the log says of the failure."""
@@ -87,9 +93,12 @@ def add_health_routes(
             return type(exc).__name__, _failure_detail(exc)
         return None
 
-    def log_transitions(results: Mapping[str, tuple[str, str] | None]) -> None:
+    def log_transitions(results: Mapping[str, tuple[str, str] | None], probe: int) -> None:
         # No await in here: concurrent probes see and update the state one at a time.
         for name, result in results.items():
+            if last_applied.get(name, 0) > probe:
+                continue  # a newer probe already told this check's state
+            last_applied[name] = probe
             if result is not None and name not in failing_now:
                 failing_now.add(name)
                 logger.bind(event="health.check_failed", check=name, detail=result[1]).warning(
@@ -102,11 +111,14 @@ def add_health_routes(
                 )
 
     async def ready(_request: Request) -> JSONResponse:
+        nonlocal probes_started
+        probes_started += 1
+        probe = probes_started
         names = list(checks)
         results = dict(
             zip(names, await asyncio.gather(*(run_check(checks[n]) for n in names)), strict=True)
         )
-        log_transitions(results)
+        log_transitions(results, probe)
         failing = {n: r[0] for n, r in results.items() if r is not None}
         body = {
             "status": "not ready" if failing else "ready",

@@ -8,7 +8,10 @@ writes the ``http.request`` line when no ``mcp.request`` line was written.
 
 For a POST to the MCP endpoint that the MCP library answered itself (no FastMCP
 middleware ran), the ``mcp.request`` line comes from the bodies kept by
-:class:`~ctxfy.adapters.rpc_capture.RpcCapture` instead.
+:class:`~ctxfy.adapters.rpc_capture.RpcCapture` instead. When the client goes away from
+an event stream before its answer (the stream then ends normally), no line is written
+here: the MCP handler, still running, writes the ``mcp.request`` line with status ``499``
+and error type ``client_gone`` when it ends.
 """
 
 from __future__ import annotations
@@ -192,6 +195,11 @@ class RequestContextMiddleware:
         exchange = rpc.exchange() if rpc is not None and error_type is None else None
         if exchange is not None:
             report_library_answer(record, exchange, metrics=self._metrics, duration_s=duration_s)
+            return
+        if rpc is not None and error_type is None and rpc.answer_pending():
+            # The client went away before its answer; the MCP handler still runs and its
+            # mcp.request line, written when it ends, is this request's one line.
+            record.client_gone = True
             return
         if error_type is None and status >= 400:
             error_type = http_status_name(status)

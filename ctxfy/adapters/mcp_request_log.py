@@ -4,7 +4,7 @@
 ``mcp.server.operation.duration`` and writes the request's line. Under HTTP it continues
 the request context :class:`~ctxfy.adapters.http_request_log.RequestContextMiddleware`
 made; nested calls and REST routes calling into FastMCP get no line of their own.
-:func:`current_wire_method` tells which JSON-RPC method the client sent.
+:func:`in_tool_cache_refresh` tells the MCP SDK's own ``tools/list`` apart.
 
 Metric labels never carry names a client made up: the prompt, tool or resource label is
 the registered name (for a resource read through a template, the template), or
@@ -14,14 +14,16 @@ the registered name (for a resource read through a template, the template), or
 from __future__ import annotations
 
 import contextvars
+import sys
 import time
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from fastmcp.exceptions import NotFoundError, ToolError
 from fastmcp.server.dependencies import get_access_token, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from mcp.server.lowlevel.server import request_ctx
+from mcp.server.lowlevel.server import Server as LowLevelServer
 from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
 from opentelemetry import context as otel_context
 
@@ -40,10 +42,15 @@ from ctxfy.core.telemetry import (
     NullMetricsRecorder,
     TargetKind,
     argument_log_value,
+    bounded_name,
     json_rpc_error_type,
+    tool_result_error_type,
 )
 
-__all__ = ["RequestLogMiddleware", "current_wire_method"]
+__all__ = ["RequestLogMiddleware", "in_tool_cache_refresh"]
+
+# Status of an MCP request whose client left before the answer (nginx's convention).
+_CLIENT_GONE_STATUS = "499"
 
 _IN_MCP_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "ctxfy_in_mcp_request", default=False
@@ -60,19 +67,36 @@ def _http_record() -> RequestContext | None:
     return record if isinstance(record, RequestContext) else None
 
 
-def current_wire_method() -> str | None:
-    """Return the JSON-RPC method the client sent for the request being handled."""
-    try:
-        context = request_ctx.get()
-    except LookupError:
-        return None
-    # The MCP SDK has no public accessor for the request being answered; its session keeps
-    # the responders of in-flight requests by id. Missing pieces mean "unknown".
-    in_flight = getattr(context.session, "_in_flight", None)
-    responder = in_flight.get(context.request_id) if isinstance(in_flight, dict) else None
-    root = getattr(getattr(responder, "request", None), "root", None)
-    method = getattr(root, "method", None)
-    return method if isinstance(method, str) else None
+# The MCP SDK refreshes its tool cache (to validate a call's arguments and output schema)
+# by running the tools/list handler inside tools/call, before FastMCP's middleware sees
+# the call. Nothing the client sends marks that inner request, so it is recognised by
+# the SDK function it runs in.
+_TOOL_CACHE_REFRESH = getattr(
+    getattr(LowLevelServer, "_get_cached_tool_definition", None), "__code__", None
+)
+
+
+def in_tool_cache_refresh() -> bool:
+    """Return whether the request being handled is the MCP SDK refreshing its tool cache.
+
+    The SDK runs ``tools/list`` itself while answering a ``tools/call`` whose tool it has
+    not listed yet; that request is part of the call, not one of the client's. The answer
+    depends only on where the code runs, never on anything the client chose (such as a
+    JSON-RPC request id). Only ``tools/list`` requests can be such a refresh.
+
+    Returns:
+        ``True`` inside the SDK's tool-cache refresh; ``False`` otherwise, and always
+        ``False`` if the SDK no longer has the function it is recognised by.
+    """
+    if _TOOL_CACHE_REFRESH is None:
+        return False
+    # Awaited coroutines run on the caller's stack, so the SDK's frame is below ours.
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _TOOL_CACHE_REFRESH:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _target(method: str, message: Any) -> tuple[TargetKind | None, str | None, Any]:
@@ -134,24 +158,22 @@ def _outcome(method: str, exc: Exception) -> tuple[str, str]:
 
 def _result_outcome(result: object) -> tuple[str, str | None]:
     """Return (status, error_type) of a result: a tool result may report an error itself."""
-    if not getattr(result, "is_error", False):
-        return "ok", None
-    structured = getattr(result, "structured_content", None)
-    refused = isinstance(structured, dict) and structured.get("error") == "invalid_arguments"
-    # Arguments refused by RequestValidationMiddleware, as the REST façade names them.
-    return "tool_error", "invalid_params" if refused else "tool_error"
+    error_type = tool_result_error_type(
+        bool(getattr(result, "is_error", False)), getattr(result, "structured_content", None)
+    )
+    return ("ok", None) if error_type is None else ("tool_error", error_type)
 
 
 class RequestLogMiddleware(Middleware):
     """FastMCP middleware writing one ``mcp.request`` line per MCP request when it ends.
 
     The line holds the method, target (prompt, tool or resource), status (``ok``, the
-    JSON-RPC error code, ``tool_error`` or ``cancelled``), error type, latency, key id and
-    the model noted with :func:`~ctxfy.adapters.request_context.note_llm_model`. Put it
-    first, so it times and sees the errors of every other middleware. Under HTTP it
-    continues the request context and trace of
-    :class:`~ctxfy.adapters.http_request_log.RequestContextMiddleware`; otherwise (stdio,
-    in memory) it makes a request id.
+    JSON-RPC error code, ``tool_error``, ``cancelled``, or ``499`` when the client left
+    before its answer), error type, latency, key id and the model noted with
+    :func:`~ctxfy.adapters.request_context.note_llm_model`. Put it first, so it times and
+    sees the errors of every other middleware. Under HTTP it continues the request context
+    and trace of :class:`~ctxfy.adapters.http_request_log.RequestContextMiddleware`;
+    otherwise (stdio, in memory) it makes a request id.
 
     Args:
         metrics: Where to record ``mcp.server.operation.duration``; nothing when ``None``.
@@ -175,22 +197,22 @@ class RequestLogMiddleware(Middleware):
         method = context.method or "unknown"
         target_kind, target, arguments = _target(method, context.message)
         record = _http_record()
-        wire_method = current_wire_method()
         if (
             _IN_MCP_REQUEST.get()
-            or (wire_method is not None and wire_method != method)
+            or (method == "tools/list" and in_tool_cache_refresh())
             or (record is not None and not record.mcp_endpoint)
         ):
             # Not a request of its own: a nested call, the SDK refreshing its tool cache
             # (tools/list inside tools/call), or a REST route calling into FastMCP.
-            if record is not None and record.target is None:
-                record.target = target
+            if record is not None and record.target is None and target is not None:
+                record.target = bounded_name(target)
             return await call_next(context)
         if record is None:
             record = RequestContext(request_id=new_request_id())
         transport = context.fastmcp_context.transport if context.fastmcp_context else None
         record.transport = transport or ("http" if record.mcp_endpoint else "memory")
-        record.target = target
+        # Bounded once here: every line of the request copies it.
+        record.target = None if target is None else bounded_name(target)
         tokens = (bind_request(record), _IN_MCP_REQUEST.set(True))
         # Stateful sessions run handlers in a task that inherited another request's
         # trace context: re-enter this request's so FastMCP's spans are its children.
@@ -241,6 +263,9 @@ class RequestLogMiddleware(Middleware):
         if record.key_id is None:
             token = get_access_token()
             record.key_id = token.client_id if token is not None else None
+        if record.client_gone:
+            # The answer was never delivered, whatever the handler returned.
+            status, error_type = _CLIENT_GONE_STATUS, "client_gone"
         self._metrics.record_operation(
             method=method,
             target_kind=target_kind,

@@ -28,7 +28,7 @@ from mcp.shared.exceptions import UrlElicitationRequiredError
 from mcp.types import ErrorData
 
 from ctxfy.adapters.audit import AuditEvent, AuditLog
-from ctxfy.adapters.mcp_request_log import current_wire_method
+from ctxfy.adapters.mcp_request_log import in_tool_cache_refresh
 from ctxfy.adapters.ratelimit_memory import MovingWindowMemoryStorage
 from ctxfy.adapters.redis_options import redis_client_options, require_redis
 from ctxfy.core.access import RateLimitDecision
@@ -53,6 +53,12 @@ ANONYMOUS = "anonymous"
 #: JSON-RPC code FastMCP's own rate limiter uses (implementation-defined server error).
 RATE_LIMIT_CODE = -32000
 _SCHEMES = {"memory": "async+memory", "redis": "async+redis", "rediss": "async+rediss"}
+
+# Set while KeyRateLimitMiddleware hands a counted request on: calls the server makes
+# meanwhile (a tool rendering a prompt) run in the same context and are not counted.
+_IN_COUNTED_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ctxfy_in_counted_request", default=False
+)
 
 #: The decision :class:`KeyRateLimitMiddleware` made for the request being handled. A REST
 #: route that dispatches into FastMCP (``mcp.render_prompt``) sets it to ``None``, awaits
@@ -310,10 +316,12 @@ class KeyRateLimitMiddleware(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         """Count the request; raise a JSON-RPC error when over the limit."""
-        wire_method = current_wire_method()
-        if wire_method is not None and wire_method != context.method:
-            # Not a request of its own: the MCP SDK lists tools (to refresh its cache)
-            # inside a ``tools/call``, which is counted once, as itself.
+        if _IN_COUNTED_REQUEST.get() or (
+            context.method == "tools/list" and in_tool_cache_refresh()
+        ):
+            # Not a request of its own: a call the server makes while handling a counted
+            # request, or the MCP SDK listing tools (to refresh its cache) inside a
+            # ``tools/call``, which is counted once, as itself.
             return await call_next(context)
         token = get_access_token()
         identity = token.client_id if token is not None else ANONYMOUS
@@ -329,4 +337,8 @@ class KeyRateLimitMiddleware(Middleware):
         RATE_LIMIT_DECISION.set(decision)
         if not decision.allowed:
             raise RateLimitExceededMcpError(decision)
-        return await call_next(context)
+        token_counted = _IN_COUNTED_REQUEST.set(True)
+        try:
+            return await call_next(context)
+        finally:
+            _IN_COUNTED_REQUEST.reset(token_counted)

@@ -47,6 +47,8 @@ class RequestContext:
         target: The prompt, tool or resource addressed, once known.
         mcp_endpoint: ``True`` for HTTP requests to the MCP endpoint.
         logged: ``True`` once the request line is written.
+        client_gone: ``True`` when the client left an MCP event stream before its
+            answer; the ``mcp.request`` line then reports status ``499``.
         finished: ``True`` once the request is over; tasks that inherited the context
             (an MCP session's task inherits its first request's) then stop using it.
         otel_context: The OpenTelemetry context holding the request's span.
@@ -61,6 +63,7 @@ class RequestContext:
     target: str | None = None
     mcp_endpoint: bool = False
     logged: bool = False
+    client_gone: bool = False
     finished: bool = False
     otel_context: Context | None = None
 
@@ -76,20 +79,22 @@ _CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar
 def current_request() -> RequestContext | None:
     """Return the context of the request being served, or ``None`` outside requests.
 
-    In a stateful MCP session, handlers run in the session's task, which does not inherit
-    the HTTP request's context; until the MCP middleware binds it, the context is found
-    through the MCP request being handled (its HTTP request's ``scope["state"]``).
+    The MCP request being handled, if any, is asked first (its HTTP request's
+    ``scope["state"]``): a stateful MCP session runs every handler in the session's task,
+    which inherited the context of the request that opened the session, so the bound
+    context may be that earlier request's. Otherwise the context bound with
+    :func:`bind_request` is the one.
     """
-    context = _CURRENT.get()
-    if context is not None and not context.finished:
-        return context
     try:
         request = request_ctx.get().request
     except LookupError:
-        return None
-    state = getattr(request, "scope", {}).get("state")
+        request = None
+    state = getattr(request, "scope", {}).get("state") if request is not None else None
     found = state.get(REQUEST_STATE_KEY) if isinstance(state, dict) else None
-    return found if isinstance(found, RequestContext) and not found.finished else None
+    if isinstance(found, RequestContext) and not found.finished:
+        return found
+    context = _CURRENT.get()
+    return context if context is not None and not context.finished else None
 
 
 def current_request_id() -> str | None:

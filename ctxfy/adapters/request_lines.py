@@ -62,11 +62,13 @@ def log_mcp_request(
         record: The request's context; its id, transport, key id, model and target go
             into the line.
         method: The JSON-RPC method.
-        status: ``ok``, the JSON-RPC error code, ``tool_error`` or ``cancelled``.
+        status: ``ok``, the JSON-RPC error code, ``tool_error``, ``cancelled`` or
+            ``499`` (the client left before its answer).
         error_type: The error's name, or ``None`` for a success.
         duration_s: How long the request took.
         arguments: The prompt or tool arguments to log, if any.
     """
+    # Callers store it bounded already; bounding again changes nothing.
     target = None if record.target is None else bounded_name(record.target)
     fields: dict[str, Any] = {
         # Explicit, not from the context: the HTTP request may be over already (the

@@ -31,7 +31,7 @@ the registered name (for a resource read through a template, the template), or
 """
 
 from ctxfy.adapters.http_request_log import RequestContextMiddleware
-from ctxfy.adapters.mcp_request_log import RequestLogMiddleware, current_wire_method
+from ctxfy.adapters.mcp_request_log import RequestLogMiddleware, in_tool_cache_refresh
 from ctxfy.adapters.request_context import note_key_id, note_llm_model
 from ctxfy.adapters.request_lines import (
     REQUEST_ID_HEADER,
@@ -43,7 +43,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "RequestContextMiddleware",
     "RequestLogMiddleware",
-    "current_wire_method",
+    "in_tool_cache_refresh",
     "new_request_id",
     "note_key_id",
     "note_llm_model",

@@ -64,6 +64,7 @@ from ctxfy.core.telemetry import (
     NullMetricsRecorder,
     TargetKind,
     json_rpc_error_type,
+    tool_result_error_type,
 )
 
 __all__ = ["RestApi"]
@@ -289,7 +290,9 @@ class RestApi:
                     problem.headers.update(rate_limit_headers(decision))
                 return None, problem, {}
             error_type = (
-                "tool_error" if isinstance(result, ToolResult) and result.is_error else None
+                tool_result_error_type(result.is_error, result.structured_content)
+                if isinstance(result, ToolResult)
+                else None
             )
             decision = RATE_LIMIT_DECISION.get()
             return result, None, rate_limit_headers(decision) if decision is not None else {}

@@ -109,6 +109,18 @@ class RpcCapture:
         request = b"".join(self._request) if self._request is not None else None
         return read_rpc_exchange(request, b"".join(self._response), event_stream=self._sse)
 
+    def answer_pending(self) -> bool:
+        """Return whether the event stream ended before the JSON-RPC answer was sent.
+
+        The MCP library's event stream ends normally when the client goes away (or times
+        out) while the request's handler still runs; that handler's
+        :class:`~ctxfy.adapters.mcp_request_log.RequestLogMiddleware` writes the line
+        later. ``False`` when the stream grew past what is kept: nothing tells then.
+        """
+        if not self._sse or self._record.logged:
+            return False
+        return self._response is not None and self.exchange() is None
+
 
 def report_library_answer(
     record: RequestContext,
@@ -141,7 +153,7 @@ def report_library_answer(
         error_type=error_type,
     )
     record.transport = "streamable-http"
-    record.target = exchange.target
+    record.target = None if exchange.target is None else bounded_name(exchange.target)
     log_mcp_request(
         record,
         method=UNKNOWN_TARGET if exchange.method is None else bounded_name(exchange.method),

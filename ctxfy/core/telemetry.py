@@ -33,6 +33,7 @@ __all__ = [
     "json_rpc_error_type",
     "parse_argument_logging",
     "read_rpc_exchange",
+    "tool_result_error_type",
     "valid_request_id",
 ]
 
@@ -197,6 +198,33 @@ def bounded_name(text: str) -> str:
     if len(text) <= MAX_LOGGED_NAME_LENGTH:
         return text
     return text[:MAX_LOGGED_NAME_LENGTH] + "..."
+
+
+def tool_result_error_type(is_error: bool, structured_content: object) -> str | None:
+    """Name the failure a tool result reports itself (``isError: true``), for MCP and REST.
+
+    Arguments refused by validation come back as an error result whose structured content
+    says ``"error": "invalid_arguments"``; they count as ``invalid_params``, like the
+    same refusal of a prompt. Any other error result is a ``tool_error``.
+
+    Args:
+        is_error: The result's ``isError`` flag.
+        structured_content: The result's structured content, if any.
+
+    Returns:
+        ``None`` for a successful result, else ``invalid_params`` or ``tool_error``.
+
+    Example:
+        >>> tool_result_error_type(True, {"error": "invalid_arguments"})
+        'invalid_params'
+    """
+    if not is_error:
+        return None
+    refused = (
+        isinstance(structured_content, Mapping)
+        and structured_content.get("error") == "invalid_arguments"
+    )
+    return "invalid_params" if refused else "tool_error"
 
 
 def parse_argument_logging(text: str) -> ArgumentLogging:

@@ -5,12 +5,17 @@ still reaches log lines and the OpenTelemetry context; request ids are random ve
 UUIDs; the request id header is read from one pass over the raw headers.
 """
 
+import asyncio
 import io
 import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
+from fastmcp import FastMCP
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from loguru import logger
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -19,10 +24,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ctxfy.adapters.logging import configure_logging
-from ctxfy.adapters.request_log import RequestContextMiddleware, new_request_id
+from ctxfy.adapters.request_log import (
+    RequestContextMiddleware,
+    RequestLogMiddleware,
+    new_request_id,
+)
 from ctxfy.adapters.tracing import http_server_span, tracing_enabled
+from tests.conftest import ServeHttp
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -140,3 +151,80 @@ async def test_the_first_of_repeated_request_id_headers_is_adopted() -> None:
             "/echo", headers=[("X-Request-ID", "first-id"), ("X-Request-ID", "second-id")]
         )
     assert response.headers.get_list("x-request-id") == ["first-id"]
+
+
+class HoldFirstRequest:
+    """ASGI middleware keeping the first request open after its answer was sent."""
+
+    def __init__(self, app: ASGIApp, *, release: asyncio.Event) -> None:
+        self.app = app
+        self.release = release
+        self._held = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        first = scope["type"] == "http" and not self._held
+        self._held = self._held or first
+        await self.app(scope, receive, send)
+        if first:
+            await self.release.wait()
+
+
+class SayEarly(Middleware):
+    """Logs a line before RequestLogMiddleware binds the request's context."""
+
+    async def on_request(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        logger.bind(event="test.early").info("early line of {}", context.method)
+        return await call_next(context)
+
+
+async def test_early_lines_of_a_session_request_carry_its_own_id(serve_http: ServeHttp) -> None:
+    mcp = FastMCP("ids", middleware=[SayEarly(), RequestLogMiddleware()])
+
+    @mcp.prompt
+    def greet(name: str) -> str:
+        return f"Hello {name}"
+
+    release = asyncio.Event()
+    app = mcp.http_app(path="/mcp")
+    app.add_middleware(HoldFirstRequest, release=release)
+    app.add_middleware(RequestContextMiddleware, mcp_path="/mcp")
+    headers = {"Accept": "application/json, text/event-stream"}
+    sink = io.StringIO()
+    undo = configure_logging("INFO", "json", sink)
+    try:
+        async with (
+            serve_http(app) as base,
+            httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as http,
+        ):
+            opened = await http.post(
+                "/mcp",
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {
+                        "protocolVersion": "2025-06-18",
+                        "capabilities": {},
+                        "clientInfo": {"name": "raw", "version": "1"},
+                    },
+                },
+            )
+            # The initialize POST is answered, but its request is not over yet.
+            http.headers["Mcp-Session-Id"] = opened.headers["Mcp-Session-Id"]
+            await http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            get = {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "prompts/get",
+                "params": {"name": "greet", "arguments": {"name": "Ada"}},
+            }
+            answered = await http.post("/mcp", json=get)
+            release.set()
+    finally:
+        undo()
+    lines = [json.loads(line) for line in sink.getvalue().splitlines() if line]
+    [early] = [line for line in lines if line["message"] == "early line of prompts/get"]
+    assert early["request_id"] == answered.headers["X-Request-ID"]
+    assert early["request_id"] != opened.headers["X-Request-ID"]

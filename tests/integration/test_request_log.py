@@ -519,3 +519,27 @@ async def test_tool_results_that_report_an_error_are_not_logged_as_ok() -> None:
     ]
     calls = [c for c in metrics.named("record_operation") if c["method"] == "tools/call"]
     assert [call["error_type"] for call in calls] == ["invalid_params", "tool_error", None]
+
+
+async def test_every_line_of_a_request_carries_the_target_cut_to_size() -> None:
+    class SayInside(FastMCPMiddleware):
+        async def on_request(
+            self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+        ) -> Any:
+            logger.bind(event="test.inside").info("inside {}", context.method)
+            return await call_next(context)
+
+    mcp = FastMCP("long", middleware=[RequestLogMiddleware(), SayInside()])
+    name = "p" * 10_000
+    stream = io.StringIO()
+    undo = configure_logging("INFO", "json", stream)
+    try:
+        async with Client(mcp) as client:
+            with pytest.raises(McpError):
+                await client.get_prompt(name, {})
+    finally:
+        undo()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    carrying = [line for line in lines if line.get("target") is not None]
+    assert {line["event"] for line in carrying} >= {"test.inside", "mcp.request"}
+    assert {line["target"] for line in carrying} == {"p" * 200 + "..."}

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from typing import Any
 
+from loguru import logger
+
 from ctxfy.adapters import request_log
 from ctxfy.adapters.logging import configure_logging
 from ctxfy.adapters.request_context import RequestContext
@@ -30,7 +32,7 @@ def test_request_log_still_exports_every_public_name() -> None:
         "REQUEST_ID_HEADER",
         "RequestContextMiddleware",
         "RequestLogMiddleware",
-        "current_wire_method",
+        "in_tool_cache_refresh",
         "new_request_id",
         "note_key_id",
         "note_llm_model",
@@ -77,3 +79,17 @@ def test_each_request_log_module_imports_first_without_a_cycle() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_disabling_the_writing_module_silences_request_lines_as_documented() -> None:
+    stream = Sink()
+    undo = configure_logging("INFO", "json", stream)
+    logger.disable("ctxfy.adapters.request_lines")
+    try:
+        log_http_request(
+            method="GET", path="/x", status=404, error_type=None, duration_s=0.001, level="INFO"
+        )
+    finally:
+        logger.enable("ctxfy.adapters.request_lines")
+        undo()
+    assert stream.records() == []

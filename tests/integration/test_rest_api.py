@@ -385,6 +385,20 @@ async def test_wrong_json_types_count_as_validation_rejections(tmp_path: Path) -
     ]
 
 
+async def test_a_tool_argument_refused_by_validation_counts_as_invalid_params(
+    tmp_path: Path,
+) -> None:
+    async with rest_server(tmp_path) as server, server.client() as http:
+        assert isinstance(server.metrics, RecordingMetrics)
+        refused = await http.post("/v1/tools/lint_context_stack", json={"markdown": "a\u0000b"})
+        operations = server.metrics.named("record_operation")
+    assert refused.status_code == 422
+    # The same name MCP's tools/call line and metric give this refusal.
+    assert [(op["target"], op["error_type"]) for op in operations] == [
+        ("lint_context_stack", "invalid_params")
+    ]
+
+
 async def test_unknown_routes_and_methods_under_v1_are_problems(tmp_path: Path) -> None:
     async with rest_server(tmp_path) as server, server.client(None) as http:
         wrong_method = await http.get("/v1/prompts/context_stack")

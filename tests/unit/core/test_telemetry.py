@@ -14,6 +14,7 @@ from ctxfy.core.telemetry import (
     argument_log_value,
     json_rpc_error_type,
     parse_argument_logging,
+    tool_result_error_type,
     valid_request_id,
 )
 from ctxfy.testing import RecordingMetrics
@@ -159,3 +160,20 @@ def test_recording_metrics_keeps_calls_in_order() -> None:
         "count_auth_failure",
     ]
     assert metrics.named("count_auth_failure") == [{"reason": "invalid"}, {"reason": "expired"}]
+
+
+@pytest.mark.parametrize(
+    ("is_error", "structured", "expected"),
+    [
+        (False, None, None),
+        (False, {"error": "invalid_arguments"}, None),
+        (True, {"error": "invalid_arguments", "errors": []}, "invalid_params"),
+        (True, {"error": "something else"}, "tool_error"),
+        (True, None, "tool_error"),
+        (True, ["invalid_arguments"], "tool_error"),
+    ],
+)
+def test_tool_results_reporting_an_error_are_named_the_same_for_mcp_and_rest(
+    is_error: bool, structured: object, expected: str | None
+) -> None:
+    assert tool_result_error_type(is_error, structured) == expected
