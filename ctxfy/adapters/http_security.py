@@ -125,6 +125,58 @@ def _origin_parts(origin: str) -> tuple[str, str, int | None] | None:
     return parsed.scheme, parsed.hostname, port or _DEFAULT_PORTS.get(parsed.scheme)
 
 
+def _origin_text(scheme: str, host: str, port: int | str | None) -> str:
+    """``scheme://host:port`` with an IPv6 host (or pattern) in brackets, as in a URL."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
+
+
+def _origin_pattern(pattern: str) -> str:
+    """An allow-list entry in the form :meth:`SameOriginMiddleware._accepts` matches.
+
+    Both sides read ``scheme://host:port``, IPv6 hosts in brackets and the scheme's
+    default port filled in. Entries ``urlsplit`` refuses, ``*`` wildcards in an IPv6
+    address or a port (``http://[fd00::*]``, ``http://localhost:*``), are split by hand.
+    """
+    text = pattern.strip().rstrip("/").lower()
+    parts = _origin_parts(text)
+    if parts is not None:
+        return _origin_text(*parts)
+    scheme, separator, authority = text.partition("://")
+    if not separator or not authority or "/" in authority:
+        return text
+    if authority.startswith("["):
+        host, bracket, rest = authority.partition("]")
+        host, port = f"{host}{bracket}", rest.removeprefix(":")
+    else:
+        host, _, port = authority.partition(":")
+    return _origin_text(scheme, host, port or _DEFAULT_PORTS.get(scheme))
+
+
+def _bracket_literal(pattern: str) -> str:
+    """``pattern`` for ``fnmatch`` with IPv6 brackets matching themselves, not as a class."""
+    return "".join(f"[{c}]" if c in "[]" else c for c in pattern)
+
+
+def _allow_list_pattern(origin: str) -> str:
+    """An ``allowed_origins`` entry as an ``fnmatch`` pattern over normalised origins."""
+    return _bracket_literal(_origin_pattern(origin))
+
+
+def _route_path(scope: Scope) -> str:
+    """The request path relative to where the app is mounted (``root_path`` taken off).
+
+    The same reading as Starlette's router (its ``get_route_path`` is not exported), so
+    the guard sees ``/mcp`` for ``/ctxfy/mcp`` when the app is mounted under ``/ctxfy``.
+    """
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and (path == root or path.startswith(f"{root}/")):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -149,8 +201,10 @@ class SameOriginMiddleware:
 
     Args:
         app: The wrapped ASGI app.
-        allowed_origins: Trusted browser origins, such as ``https://app.example.com``.
-        paths: The MCP endpoint paths to guard (each also guards its sub-paths).
+        allowed_origins: Trusted browser origins, such as ``https://app.example.com`` or
+            ``http://[fd00::5]:8000``; ``*`` matches any run of characters.
+        paths: The MCP endpoint paths to guard (each also guards its sub-paths),
+            relative to where the app is mounted.
 
     Example:
         ```python
@@ -163,10 +217,7 @@ class SameOriginMiddleware:
         self, app: ASGIApp, allowed_origins: Sequence[str] = (), paths: Sequence[str] = ("/mcp",)
     ) -> None:
         self.app = app
-        self._allowed = tuple(
-            f"{p[0]}://{p[1]}:{p[2]}" if (p := _origin_parts(o)) else o.strip().lower()
-            for o in allowed_origins
-        )
+        self._allowed = tuple(_allow_list_pattern(origin) for origin in allowed_origins)
         self._paths = tuple(path.rstrip("/") for path in paths)
 
     def _guarded(self, path: str) -> bool:
@@ -177,7 +228,7 @@ class SameOriginMiddleware:
         if parts is None:
             return False
         scheme, host, port = parts
-        normal = f"{scheme}://{host}:{port}"
+        normal = _origin_text(scheme, host, port)
         if any(fnmatchcase(normal, pattern) for pattern in self._allowed):
             return True
         try:
@@ -194,7 +245,7 @@ class SameOriginMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer 403 to a foreign ``Origin`` on the MCP paths; pass everything else on."""
-        if scope["type"] == "http" and self._guarded(scope["path"]):
+        if scope["type"] == "http" and self._guarded(_route_path(scope)):
             headers = Headers(scope=scope)
             origin = headers.get("origin")
             if origin is not None and not self._accepts(origin, headers.get("host", "")):
@@ -211,7 +262,10 @@ def host_origin_options(
 
     ``"auto"`` mode validates every request to a loopback-bound server, and every
     request once an allow-list is given. Empty lists mean "FastMCP's defaults"
-    (loopback names plus the bound address).
+    (loopback names plus the bound address). An origin with an IPv6 address
+    (``http://[fd00::*]:8000``) is passed on with its brackets escaped: FastMCP
+    matches with ``fnmatch``, which would read them as a character class and never
+    match the address.
 
     Args:
         allowed_hosts: ``CTXFY_ALLOWED_HOSTS``: extra ``Host`` values (``*`` wildcards).
@@ -228,7 +282,10 @@ def host_origin_options(
     return {
         "host_origin_protection": "auto",
         "allowed_hosts": list(allowed_hosts) or None,
-        "allowed_origins": list(allowed_origins) or None,
+        "allowed_origins": [
+            _allow_list_pattern(origin) if "[" in origin else origin for origin in allowed_origins
+        ]
+        or None,
     }
 
 

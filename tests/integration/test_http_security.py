@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ctxfy.adapters.http_security import (
@@ -100,29 +100,41 @@ def arriving_on(address: str, app: ASGIApp) -> ASGIApp:
     return shim
 
 
-def guarded_mcp_app(allowed_origins: list[str]) -> Starlette:
+def guarded_mcp_app(
+    allowed_origins: list[str], allowed_hosts: list[str] | None = None
+) -> Starlette:
+    """The MCP app with both guards, wired as ``ctxfy.server.http_app`` wires them."""
     mcp: FastMCP[Any] = FastMCP("origin-test")
 
     @mcp.tool
     def ping() -> str:
         return "pong"
 
-    app = mcp.http_app(path="/mcp", **host_origin_options([], allowed_origins))
+    app = mcp.http_app(path="/mcp", **host_origin_options(allowed_hosts or [], allowed_origins))
     app.add_middleware(SameOriginMiddleware, allowed_origins=allowed_origins, paths=["/mcp"])
     return app
 
 
 async def origin_statuses(
-    bind: str, allowed_origins: list[str], cases: list[dict[str, str]]
+    bind: str,
+    allowed_origins: list[str],
+    cases: list[dict[str, str]],
+    *,
+    allowed_hosts: list[str] | None = None,
+    prefix: str = "",
 ) -> list[int]:
+    """POST ``initialize`` with each case's headers; ``prefix`` mounts the app under it."""
+    app = guarded_mcp_app(allowed_origins, allowed_hosts)
+    if prefix:
+        app = Starlette(routes=[Mount(prefix, app=app)], lifespan=app.router.lifespan_context)
     async with (
-        serve_app(arriving_on(bind, guarded_mcp_app(allowed_origins))) as url,
+        serve_app(arriving_on(bind, app)) as url,
         httpx.AsyncClient(base_url=url) as http,
     ):
         statuses = []
         for headers in cases:
             response = await http.post(
-                "/mcp",
+                f"{prefix}/mcp",
                 json=INITIALIZE,
                 headers={"Accept": "application/json, text/event-stream", **headers},
             )
@@ -173,3 +185,70 @@ async def test_origins_on_a_loopback_bind_keep_fastmcp_rules() -> None:
         ],
     )
     assert statuses == [403, 200, 200]
+
+
+async def test_the_origin_guard_works_when_the_app_is_mounted_under_a_prefix() -> None:
+    host = {"Host": "mcp.example.com"}
+    statuses = await origin_statuses(
+        "10.0.0.5",
+        [],
+        [
+            {**host, "Origin": "https://evil.example"},
+            {**host, "Origin": "https://mcp.example.com"},
+            host,
+        ],
+        prefix="/ctxfy",
+    )
+    assert statuses == [403, 200, 200]
+
+
+async def test_ipv6_origins_match_exact_and_wildcard_allow_list_entries() -> None:
+    host = {"Host": "mcp.example.com"}
+    statuses = await origin_statuses(
+        "10.0.0.5",
+        ["http://[2001:db8::1]:8000", "http://[fd00::*]:8000", "http://[FD01::*]"],
+        [
+            {**host, "Origin": "http://[2001:db8::1]:8000"},
+            {**host, "Origin": "http://[fd00::5]:8000"},
+            {**host, "Origin": "http://[fd01::9]"},  # default port filled in on both sides
+            {**host, "Origin": "http://[fd01::9]:80"},
+            {**host, "Origin": "http://[2001:db8::2]:8000"},
+            {**host, "Origin": "http://[fd00::5]:8001"},
+            {**host, "Origin": "http://1:8000"},  # brackets are not an fnmatch class
+        ],
+    )
+    assert statuses == [200, 200, 200, 200, 403, 403, 403]
+
+
+async def test_behind_a_host_rewriting_proxy_the_public_origin_must_be_listed() -> None:
+    # nginx's default proxy_pass sends the upstream name as Host
+    rewritten = {"Host": "ctxfy:8000", "Origin": "https://mcp.example.com"}
+    assert await origin_statuses("10.0.0.5", [], [rewritten, {"Host": "ctxfy:8000"}]) == [
+        403,
+        200,
+    ]
+    # the documented recipe: list the public origin in CTXFY_ALLOWED_ORIGINS
+    assert await origin_statuses("10.0.0.5", ["https://mcp.example.com"], [rewritten]) == [200]
+
+
+async def test_a_public_port_dropped_from_host_needs_the_origin_listed() -> None:
+    # nginx's $host drops the port the browser used
+    dropped = {"Host": "mcp.example.com", "Origin": "https://mcp.example.com:8443"}
+    assert await origin_statuses("10.0.0.5", [], [dropped]) == [403]
+    assert await origin_statuses("10.0.0.5", ["https://mcp.example.com:8443"], [dropped]) == [200]
+
+
+async def test_allowed_hosts_behind_tls_termination_need_the_https_origin_listed() -> None:
+    # FastMCP's guard compares Origin with the request's own scheme: http behind the proxy
+    kept = {"Host": "mcp.example.com", "Origin": "https://mcp.example.com"}
+    rewritten = {"Host": "ctxfy:8000"}  # a non-browser client, Host rewritten by the proxy
+    hosts = ["mcp.example.com"]
+    statuses = await origin_statuses("10.0.0.5", [], [kept, rewritten], allowed_hosts=hosts)
+    assert statuses == [403, 421]
+    listed = ["https://mcp.example.com"]
+    assert await origin_statuses("10.0.0.5", listed, [kept], allowed_hosts=hosts) == [200]
+
+
+def test_ipv6_allowed_origins_reach_fastmcp_with_literal_brackets() -> None:
+    options = host_origin_options([], ["http://[fd00::*]:8000", "https://app.example"])
+    assert options["allowed_origins"] == ["http://[[]fd00::*[]]:8000", "https://app.example"]
