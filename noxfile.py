@@ -12,7 +12,12 @@ nox.options.sessions = ["lint", "typecheck", "tests", "docs", "deploy"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = ["3.13", "3.11"]
 # Python outside the package, the tests and this file that is type-checked too.
-EXTRA_TYPED = ["examples", "deploy/docker/healthcheck.py", "scripts/docs"]
+EXTRA_TYPED = [
+    "examples",
+    "deploy/docker/healthcheck.py",
+    "scripts/docs",
+    "scripts/check-allowed-host.py",
+]
 SHELL_SCRIPTS = [".ci/run", *sorted(str(path) for path in Path("scripts").glob("*.sh"))]
 
 

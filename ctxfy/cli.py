@@ -89,26 +89,39 @@ class _CannotStart(Exception):
     """The server could not start listening (exit code 3)."""
 
 
+def _netloc(host: str, port: int) -> str:
+    """``host:port`` as in a URL: an IPv6 address in brackets (``[::1]:8000``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _bind_and_release(host: str, port: int) -> None:
+    # Exactly uvicorn's bind (``loop.create_server(host=, port=)``): every address the
+    # name resolves to, SO_REUSEADDR, IPV6_V6ONLY on IPv6 sockets, address families the
+    # machine lacks skipped.
+    server = await asyncio.get_running_loop().create_server(asyncio.Protocol, host=host, port=port)
+    server.close()
+    await server.wait_closed()
+
+
 def _check_address(host: str, port: int) -> None:
     """Refuse to start, with a clear message, when ``host:port`` cannot be bound.
 
     A probe before uvicorn binds, so that the banner is not printed for a server that is
     not going to listen; uvicorn's own failure (a race with another process) still ends in
-    exit code 3.
+    exit code 3. Port 0 (any free port) needs no probe.
     """
+    if port == 0:
+        return
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
-            # As uvicorn does: a port in TIME_WAIT after a restart is not "in use".
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+        asyncio.run(_bind_and_release(host, port))
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        if isinstance(exc, socket.gaierror) or not exc.errno:
+            reason = exc.strerror or str(exc)  # e.g. a name that does not resolve
+        else:
+            reason = os.strerror(exc.errno)  # asyncio's message repeats the address
         if exc.errno == errno.EADDRINUSE:
             reason += " (another process listens there: stop it or choose --port/CTXFY_PORT)"
-        raise _CannotStart(f"cannot listen on {host}:{port}: {reason}") from None
+        raise _CannotStart(f"cannot listen on {_netloc(host, port)}: {reason}") from None
 
 
 async def _first_start(settings: Settings) -> None:
@@ -159,11 +172,12 @@ def _serve(settings: Settings) -> int:
             mcp.run(transport="stdio", show_banner=False)
             return 0
         app = build_http_app(mcp, settings, metrics=metrics)
-        print(
-            f"ctxfy {__version__} serving MCP on http://{settings.host}:{settings.port}"
-            f"{settings.mcp_path}",
-            file=sys.stderr,
+        where = (
+            f"http://{_netloc(settings.host, settings.port)}{settings.mcp_path}"
+            if settings.port
+            else f"{settings.mcp_path} at {settings.host}, on a free port the system picks"
         )
+        print(f"ctxfy {__version__} serving MCP on {where}", file=sys.stderr)
         try:
             serve(
                 app,

@@ -18,17 +18,16 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ctxfy.adapters.key_admin import IssuedKey, KeyAdmin, describe_key
-from ctxfy.adapters.keystores import default_key_store_url, open_key_store
+from ctxfy.adapters.keystores import open_key_store
 from ctxfy.adapters.logging import LogFormat, configure_logging
 from ctxfy.adapters.ratelimit import parse_rate
 from ctxfy.core.durations import parse_duration
 from ctxfy.core.errors import ConfigurationError, CtxfyError
 from ctxfy.core.keys import Scope
-from ctxfy.settings import default_data_dir
+from ctxfy.settings import key_store_url_from_env
 
 __all__ = ["register", "run_keys_command"]
 
@@ -114,9 +113,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _admin(environ: Mapping[str, str]) -> KeyAdmin:
-    url = environ.get("CTXFY_KEY_STORE") or default_key_store_url(
-        Path(environ.get("CTXFY_DATA_DIR") or default_data_dir())
-    )
+    url = key_store_url_from_env(environ)  # the server's store, whatever the spelling
     raw_ttl = environ.get("CTXFY_KEY_MAX_TTL", "").strip()
     try:
         max_ttl = parse_duration(raw_ttl) if raw_ttl else None

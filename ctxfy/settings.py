@@ -50,6 +50,7 @@ __all__ = [
     "Secret",
     "Settings",
     "default_data_dir",
+    "key_store_url_from_env",
     "unknown_variables",
 ]
 
@@ -269,3 +270,25 @@ class Settings:
                 "set both or neither"
             )
         return settings
+
+
+def key_store_url_from_env(environ: Mapping[str, str]) -> str:
+    """Return the key store URL ``Settings.from_env(environ)`` would use.
+
+    It reads only ``CTXFY_KEY_STORE`` and ``CTXFY_DATA_DIR``, with the same rules as the
+    server (blank means unset, ``~`` is expanded, a relative directory is made absolute),
+    so that ``ctxfy keys`` and the server open the same store.
+
+    Args:
+        environ: The environment.
+
+    Returns:
+        The ``sqlite:///...`` or ``redis://...`` URL.
+
+    Raises:
+        ConfigurationError: ``CTXFY_KEY_STORE`` is not a key store URL.
+    """
+    return Settings(
+        data_dir=read_variable(environ, "CTXFY_DATA_DIR", Path, default_data_dir()),
+        key_store=read_variable(environ, "CTXFY_KEY_STORE", parse_store_url, None),
+    ).key_store_url

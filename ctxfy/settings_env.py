@@ -102,6 +102,12 @@ def _named(environ: Mapping[str, str], name: str, raw: str) -> str:
 
 def parse_port(text: str) -> int:
     """Parse a TCP port, a whole number from 0 to 65535."""
+    if text.startswith(("tcp://", "udp://", "sctp://")):
+        raise ValueError(
+            "a port is a whole number from 0 to 65535; this looks like the service link "
+            "Kubernetes injects for a Service named ctxfy: set enableServiceLinks: false "
+            "in the pod spec"
+        )
     port = int(text)
     if not 0 <= port <= 65535:
         raise ValueError("a port is a whole number from 0 to 65535")
@@ -264,6 +270,17 @@ _OTHER_TOOLS = (
     "IMAGE",
     "VERSION",
     "SMOKE_*",
+    # Kubernetes service links, injected into every pod of a namespace with a Service named
+    # ctxfy (unless the pod sets enableServiceLinks: false, as deploy/kubernetes does).
+    "SERVICE_HOST",
+    "SERVICE_PORT",
+    "SERVICE_PORT_*",
+    "PORT_*_TCP",
+    "PORT_*_TCP_*",
+    "PORT_*_UDP",
+    "PORT_*_UDP_*",
+    "PORT_*_SCTP",
+    "PORT_*_SCTP_*",
 )
 
 

@@ -1,6 +1,7 @@
 """The server-side LLM fallback: any OpenAI-compatible chat-completions server."""
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -87,13 +88,22 @@ class OpenAICompatibleLLM:
 
 # The longest part of a provider's error message repeated in ctxfy's error.
 _REASON_MAX_CHARS = 200
+# The configured key is blanked wherever it appears, but only from this length on: a short
+# placeholder key ("x", "none" for a local server) would blank ordinary words.
+_KEY_MIN_CHARS = 8
+# Secret-shaped text a provider may quote: API keys, even masked (sk-proj-****abcd),
+# organization ids and bearer tokens.
+_SECRET_SHAPES = re.compile(r"\bsk-\S+|\borg-\w+|\bbearer\s+\S+", re.IGNORECASE)
+_REDACTED = "[redacted]"
 
 
 def _provider_reason(response: httpx.Response, api_key: str | None) -> str:
     """The provider's own ``error.message`` (OpenAI's error shape), cleaned and shortened.
 
-    Only that field is used, never the raw body; the API key is blanked should the provider
-    echo it; control characters and runs of whitespace become one space.
+    Only that field is used, never the raw body. The configured API key (8 characters or
+    more) and secret-shaped text (``sk-...`` keys, masked or not, ``org-...`` ids,
+    ``Bearer ...`` tokens) become ``[redacted]``; control characters and runs of whitespace
+    become one space; at most 200 characters are kept. The message is not logged elsewhere.
     """
     try:
         data = response.json()
@@ -103,9 +113,10 @@ def _provider_reason(response: httpx.Response, api_key: str | None) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     if not isinstance(message, str):
         return ""
-    if api_key:
-        message = message.replace(api_key, "[redacted]")
+    if api_key and len(api_key) >= _KEY_MIN_CHARS:
+        message = message.replace(api_key, _REDACTED)
     message = " ".join("".join(c if c.isprintable() else " " for c in message).split())
+    message = _SECRET_SHAPES.sub(_REDACTED, message)
     if len(message) > _REASON_MAX_CHARS:
         message = message[: _REASON_MAX_CHARS - 1] + "…"
     return message

@@ -4,7 +4,10 @@ Scope map: components tagged ``"llm"`` need ``write``, components tagged ``"admi
 need ``admin``, everything else needs ``read``. Components a key may not use are
 hidden from its list results, and a call, read or render of one answers exactly as for a
 component that does not exist: FastMCP's own "Unknown tool/prompt/resource" error
-(``-32002`` for a resource), so a key cannot learn what exists beyond its scope.
+(``-32002`` for a resource), so over MCP a key cannot learn what exists beyond its scope.
+The REST façade is more open by design: it answers ``403 insufficient_scope`` for an
+existing operation above the key's scope, and ``/openapi.json`` lists every operation with
+the scope it needs.
 
 With **no access token** the check lets everything through: that happens only where
 no HTTP authentication runs (the in-memory ``Client(server)``, stdio, or

@@ -122,3 +122,50 @@ def test_a_port_in_use_exits_3_before_the_banner_and_the_bootstrap_key(
         "(another process listens there: stop it or choose --port/CTXFY_PORT)\n"
     )
     assert not (tmp_path / "bootstrap-admin.key").exists()
+
+
+def ipv6_loopback() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+
+
+def test_an_ipv4_listener_does_not_stop_a_server_on_the_ipv6_wildcard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn binds ``::`` IPv6-only, so an IPv4 process on the same port is no conflict.
+
+    The start gets past the address check and stops at the next one (no key on a
+    non-loopback address), before anything listens.
+    """
+    ipv6_loopback()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(
+            ["--host", "::", "--port", str(port)], environ={"CTXFY_DATA_DIR": str(tmp_path)}
+        )
+    err = capsys.readouterr().err
+    assert "cannot listen" not in err
+    assert code == 2
+    assert "ctxfy keys create" in err
+
+
+def test_a_port_in_use_on_ipv6_names_the_address_in_brackets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ipv6_loopback()
+    with socket.socket(socket.AF_INET6) as taken:
+        taken.bind(("::1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(
+            ["--host", "::1", "--port", str(port)], environ={"CTXFY_DATA_DIR": str(tmp_path)}
+        )
+    assert code == 3
+    assert capsys.readouterr().err.startswith(
+        f"ctxfy: error: cannot listen on [::1]:{port}: Address already in use"
+    )

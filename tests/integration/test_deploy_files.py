@@ -625,6 +625,9 @@ def test_deployment_is_non_root_read_only_without_capabilities() -> None:
     assert pod["securityContext"]["runAsUser"] == 10001  # the image's user
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["automountServiceAccountToken"] is False
+    # The Service is named ctxfy: service links would set CTXFY_PORT=tcp://IP:8000.
+    assert manifest("service.yaml")["metadata"]["name"] == "ctxfy"
+    assert pod["enableServiceLinks"] is False
     container = pod["containers"][0]
     context = container["securityContext"]
     assert context["readOnlyRootFilesystem"] is True
@@ -686,6 +689,8 @@ def test_the_first_admin_key_pod_gets_the_configmap_settings(tmp_path: Path) -> 
         "secretRef": manifest("secret.example.yaml")["metadata"]["name"],
     }
     lines = commands.splitlines()
+    # Like the Deployment's pods: no CTXFY_PORT=tcp://... service link for the Service ctxfy.
+    assert json.loads(match.group(1))["spec"]["enableServiceLinks"] is False
     applied = next(i for i, line in enumerate(lines) if "deploy/kubernetes/configmap.yaml" in line)
     run = next(i for i, line in enumerate(lines) if line.startswith("kubectl -n ctxfy run "))
     assert applied < run, "the ConfigMap must exist before the pod that reads it"
@@ -844,6 +849,157 @@ def test_release_deploys_one_digest_to_staging_then_production() -> None:
     assert '"$GITHUB_WORKSPACE/deploy/environments/$ENVIRONMENT"' in apply["run"]
     for stage in ("staging", "production"):
         assert (ROOT / "deploy" / "environments" / stage / "kustomization.yaml").exists(), stage
+
+
+def deploy_apply_script() -> str:
+    """The shell script of deploy.yml's step that renders, checks and applies the overlay."""
+    steps = workflow("deploy.yml")["jobs"]["deploy"]["steps"]
+    script: str = next(step["run"] for step in steps if step.get("id") == "apply")
+    return script
+
+
+def kubectl_for_render() -> str:
+    """The real kubectl (kustomize); GitHub's ubuntu-24.04 runners ship it."""
+    found = shutil.which("kubectl")
+    if found is None:
+        if os.environ.get("GITHUB_ACTIONS", "").lower() == "true":
+            pytest.fail("kubectl is missing on the GitHub runner (its ubuntu image ships it)")
+        pytest.skip("kubectl is not installed: the deploy step renders with `kubectl kustomize`")
+    return found
+
+
+def run_deploy_apply(tmp_path: Path, environment: str, base_url: str) -> tuple[int, str, Path]:
+    """Run the apply step as GitHub would, with real kustomize and a cluster-less kubectl.
+
+    Returns the exit status, the output and the log of the kubectl calls that would have
+    reached the cluster (anything but ``kustomize``).
+    """
+    real = kubectl_for_render()
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "cluster-calls.log"
+    stub = stubs / "kubectl"
+    stub.write_text(
+        "#!/usr/bin/env bash\n"
+        f'if [[ "$1" == kustomize ]]; then exec {real} "$@"; fi\n'
+        f'echo "$*" >>{calls}\n',
+        encoding="utf-8",
+    )
+    stub.chmod(0o755)
+    python = stubs / "python3"  # the step's Python: this one, which has PyYAML
+    python.write_text(f'#!/usr/bin/env bash\nexec {sys.executable} "$@"\n', encoding="utf-8")
+    python.chmod(0o755)
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir()
+    environ = {
+        "PATH": f"{stubs}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(tmp_path),
+        "GITHUB_WORKSPACE": str(ROOT),
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "ENVIRONMENT": environment,
+        "IMAGE": "ghcr.io/acme/ctxfy",
+        "DIGEST": "sha256:" + "a" * 64,
+        "BASE_URL": base_url,
+    }
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", deploy_apply_script()],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr, calls
+
+
+@pytest.mark.parametrize("environment", sorted(ENVIRONMENT_HOSTS))
+def test_deploy_step_renders_the_overlay_with_the_digest_and_applies_it(
+    environment: str, tmp_path: Path
+) -> None:
+    status, output, calls = run_deploy_apply(
+        tmp_path, environment, f"https://{ENVIRONMENT_HOSTS[environment].upper()}/"
+    )
+    assert status == 0, output
+    documents = [
+        doc
+        for doc in yaml.safe_load_all((tmp_path / "runner" / "manifests.yaml").read_text())
+        if doc
+    ]
+    pod = rendered(documents, "Deployment")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "ghcr.io/acme/ctxfy@sha256:" + "a" * 64
+    allowed = rendered(documents, "ConfigMap")["data"]["CTXFY_ALLOWED_HOSTS"]
+    assert ENVIRONMENT_HOSTS[environment] in allowed
+    assert calls.read_text().splitlines() == [
+        f"apply --server-side -f {tmp_path / 'runner' / 'manifests.yaml'}",
+        "-n ctxfy rollout status deployment/ctxfy --timeout=5m",
+    ]
+    assert (tmp_path / "output").read_text() == "applied=true\n"
+
+
+def test_deploy_step_applies_nothing_when_base_url_host_is_not_allowed(tmp_path: Path) -> None:
+    status, output, calls = run_deploy_apply(tmp_path, "staging", "https://ctxfy.example.com")
+    assert status != 0
+    assert "::error::BASE_URL host ctxfy.example.com is not in CTXFY_ALLOWED_HOSTS" in output
+    assert not calls.exists(), "nothing may reach the cluster"
+    assert not (tmp_path / "output").exists()
+
+
+def check_allowed_host(base_url: str, allowed: str, tmp_path: Path) -> int:
+    """Exit status of scripts/check-allowed-host.py on a ConfigMap as kustomize renders it."""
+    manifests = tmp_path / "manifests.yaml"
+    documents = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ctxfy"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ctxfy", "namespace": "ctxfy"},
+            "data": {"CTXFY_ALLOWED_HOSTS": allowed, "CTXFY_LOG_LEVEL": "INFO"},
+        },
+    ]
+    manifests.write_text(yaml.safe_dump_all(documents), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check-allowed-host.py"), base_url, manifests],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    ).returncode
+
+
+HOST_CASES = [
+    # (BASE_URL, CTXFY_ALLOWED_HOSTS)
+    ("https://ctxfy.staging.example.com", "*.staging.example.com"),  # YAML-quoted by kustomize
+    ("https://ctxfy.staging.example.com", "*.example.com"),
+    ("https://b.example.com", "a.example.com, b.example.com"),  # space after the comma
+    ("https://B.Example.COM/mcp", "a.example.com,b.example.com"),
+    ("https://b.example.com:8443", "B.EXAMPLE.COM:443"),  # ports are not compared
+    ("https://b.example.com", " , ,b.example.com,"),
+    ("https://other.example.org", "a.example.com,*.example.com"),
+    ("https://example.com", "*.example.com"),
+    ("https://a.example.com.evil.test", "a.example.com"),
+    ("https://ctxfy.example.com", "*"),
+]
+
+
+@pytest.mark.parametrize(("base_url", "allowed"), HOST_CASES)
+async def test_host_check_agrees_with_the_server(
+    base_url: str, allowed: str, tmp_path: Path
+) -> None:
+    """The deploy check passes exactly when ctxfy with that setting answers BASE_URL's host."""
+    settings = Settings.from_env({"CTXFY_ALLOWED_HOSTS": allowed, "CTXFY_DATA_DIR": str(tmp_path)})
+    app = build_http_app(build_server(settings, key_store=InMemoryKeyStore()), settings)
+    # The request arrives on another address, so only CTXFY_ALLOWED_HOSTS can admit it.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://10.42.0.7:8000") as c:
+        netloc = httpx.URL(base_url).netloc.decode()
+        served = (await c.get("/ready", headers={"Host": netloc})).status_code
+    assert served in (200, 421)
+    assert (check_allowed_host(base_url, allowed, tmp_path) == 0) == (served == 200)
+
+
+def test_host_check_cases_cover_both_answers(tmp_path: Path) -> None:
+    statuses = {check_allowed_host(url, allowed, tmp_path) for url, allowed in HOST_CASES}
+    assert statuses == {0, 1}
 
 
 # --- Configuration reference -------------------------------------------------------------------

@@ -27,9 +27,9 @@ def provider(status: int, body: Any) -> Starlette:
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 
 
-async def fail(serve_http: Any, status: int, body: Any) -> str:
+async def fail(serve_http: Any, status: int, body: Any, api_key: str = KEY) -> str:
     async with serve_http(provider(status, body)) as url:
-        llm = OpenAICompatibleLLM(f"{url}/v1", "x", api_key=KEY, timeout_s=5)
+        llm = OpenAICompatibleLLM(f"{url}/v1", "x", api_key=api_key, timeout_s=5)
         with pytest.raises(LLMResponseError) as info:
             await llm.complete(REQUEST)
     return str(info.value)
@@ -53,6 +53,39 @@ async def test_the_reason_never_carries_the_key_and_stays_short(serve_http: Any)
     assert "\n" not in message
     assert len(message) == len("the LLM fallback answered HTTP 401: ") + 200
     assert message.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("provider_message", "reason"),
+    [
+        (
+            "Incorrect API key provided: sk-proj-****************abcd. See your keys.",
+            "Incorrect API key provided: [redacted] See your keys.",
+        ),
+        ("Project has no access for SK-live-ABC", "Project has no access for [redacted]"),
+        (
+            "Organization org-Z8a7Q2w9 has hit its quota",
+            "Organization [redacted] has hit its quota",
+        ),
+        (
+            "invalid header Authorization: Bearer abc.def.ghi (expired)",
+            "invalid header Authorization: [redacted] (expired)",
+        ),
+        ("bearer\ttoken-123 was refused", "[redacted] was refused"),
+        ("risk-free retry later", "risk-free retry later"),
+    ],
+)
+async def test_secret_shaped_text_in_the_reason_is_redacted(
+    serve_http: Any, provider_message: str, reason: str
+) -> None:
+    message = await fail(serve_http, 401, {"error": {"message": provider_message}})
+    assert message == f"the LLM fallback answered HTTP 401: {reason}"
+
+
+async def test_a_short_placeholder_key_does_not_blank_ordinary_text(serve_http: Any) -> None:
+    body = {"error": {"message": "model 'x' not found on this box"}}
+    message = await fail(serve_http, 404, body, api_key="x")
+    assert message == "the LLM fallback answered HTTP 404: model 'x' not found on this box"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 
 from ctxfy.cli_keys import register
 from ctxfy.core.keys import ApiKey
+from ctxfy.settings import Settings
 
 
 def run(argv: list[str], environ: dict[str, str]) -> tuple[int, str, str]:
@@ -219,3 +220,25 @@ def test_a_separate_process_sees_the_same_sqlite_store(environ: dict[str, str]) 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["keys"][0]["key_id"] == created["key_id"]
     assert created["key"] not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "database"),
+    [
+        ({"CTXFY_DATA_DIR": "~/ctxfy-data"}, "ctxfy-data/ctxfy.db"),
+        ({"CTXFY_DATA_DIR": "  ", "CTXFY_KEY_STORE": " "}, ".local/share/ctxfy/ctxfy.db"),
+    ],
+    ids=["tilde", "blank"],
+)
+def test_keys_and_the_server_open_the_same_store(
+    variables: dict[str, str], database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~`` and blank values mean for ``ctxfy keys`` what they mean for the server."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    run_json(["keys", "create", "--name", "ci", "--scope", "read"], variables)
+    server_store = Settings.from_env(variables).key_store_url
+    assert server_store == f"sqlite://{tmp_path / database}"
+    assert (tmp_path / database).is_file()
+    assert not (tmp_path / "~").exists()

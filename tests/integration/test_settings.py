@@ -154,6 +154,30 @@ def test_unknown_ctxfy_variables_are_reported_with_the_closest_name() -> None:
     assert Settings.from_env(environ).llm_timeout_s == 60.0  # a warning, not a failure
 
 
+def test_kubernetes_service_links_are_not_reported() -> None:
+    """The variables Kubernetes injects for a Service named ctxfy are not typos."""
+    environ = {
+        "CTXFY_SERVICE_HOST": "10.96.0.12",
+        "CTXFY_SERVICE_PORT": "8000",
+        "CTXFY_SERVICE_PORT_HTTP": "8000",
+        "CTXFY_PORT_8000_TCP": "tcp://10.96.0.12:8000",
+        "CTXFY_PORT_8000_TCP_PROTO": "tcp",
+        "CTXFY_PORT_8000_TCP_PORT": "8000",
+        "CTXFY_PORT_8000_TCP_ADDR": "10.96.0.12",
+        "CTXFY_PORTS": "1",
+    }
+    assert unknown_variables(environ) == [
+        "CTXFY_PORTS is not a ctxfy setting (did you mean CTXFY_PORT?); it is ignored"
+    ]
+
+
+def test_a_service_link_in_ctxfy_port_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({"CTXFY_PORT": "tcp://10.96.0.12:8000"})
+    assert "CTXFY_PORT" in str(info.value)
+    assert "enableServiceLinks: false" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "rule"),
     [
