@@ -177,7 +177,11 @@ def tool_doc(tool: Tool, check: ScopeCheck | None = None) -> OperationDoc:
         example=_example(params, schema),
         scope=(check or ScopeCheck()).required(tool),
         needs_llm=needs_llm,
-        output_schema=tool.output_schema,
+        output_schema=(
+            dict(tool.spec.output_schema)
+            if isinstance(tool, SpecTool) and tool.spec.output_schema
+            else tool.output_schema
+        ),
         params=params,
     )
 
