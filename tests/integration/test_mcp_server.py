@@ -404,3 +404,19 @@ async def test_prompts_and_resources_beyond_the_scope_answer_like_missing_ones(
         (-32002, "Resource not found: Unknown resource: 'memo://secret'"),
         (-32002, "Resource not found: Unknown resource: 'memo://nope'"),
     ]
+
+
+async def test_tools_send_structured_results_without_an_output_schema(
+    seed_text: str, tmp_path: Path
+) -> None:
+    # The schemas are in /openapi.json; given to MCP as outputSchema, the SDK would check
+    # the schema itself on every call (about 13 ms for the lint report, see rest-api.md).
+    async with Client(build_server(Settings(auth=False, data_dir=tmp_path))) as client:
+        tools = {tool.name: tool for tool in await client.list_tools()}
+        result = await client.call_tool("lint_context_stack", {"markdown": seed_text})
+    assert {name: tool.outputSchema for name, tool in tools.items()} == {
+        "lint_context_stack": None,
+        "generate_context_stack": None,
+    }
+    assert result.structured_content is not None
+    assert result.structured_content["report"]["ok"] is True
