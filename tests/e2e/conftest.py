@@ -4,12 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.e2e.ctxfy_process import wait_ready
 
 
 @pytest.fixture
@@ -28,23 +28,10 @@ def server(tmp_path: Path, unused_port: int) -> Iterator[tuple[str, str]]:
             [sys.executable, "-m", "ctxfy"], env=env, stdout=output, stderr=output
         )
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited early: {_tail(log)}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                process.kill()
-                process.wait()
-                pytest.fail(f"server did not become ready in 30 s: {_tail(log)}")
-            time.sleep(0.1)
         # First start on loopback with an empty key store: the bootstrap admin key is in a file.
         key_file = data_dir / "bootstrap-admin.key"
         try:
+            wait_ready(process, base, log)
             assert oct(key_file.stat().st_mode & 0o777) == "0o600"
             yield base, key_file.read_text(encoding="utf-8").strip()
         finally:

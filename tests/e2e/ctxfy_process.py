@@ -56,7 +56,7 @@ def ctxfy_process(tmp_path: Path, port: int, **env: str) -> Iterator[CtxfyProces
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_ready(process, base, log)
+            wait_ready(process, base, log)
             admin_key = (data_dir / "bootstrap-admin.key").read_text(encoding="utf-8").strip()
             yield CtxfyProcess(base, admin_key, log)
         finally:
@@ -69,7 +69,8 @@ def ctxfy_process(tmp_path: Path, port: int, **env: str) -> Iterator[CtxfyProces
                 process.wait()
 
 
-def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+def wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    """Return once ``base``/ready answers 200; fail the test if the process exits or 30 s pass."""
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
