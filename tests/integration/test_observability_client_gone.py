@@ -13,6 +13,7 @@ from ctxfy.adapters.request_log import RequestContextMiddleware, RequestLogMiddl
 from ctxfy.core.telemetry import TargetKind
 from ctxfy.testing import RecordingMetrics
 from tests.conftest import ServeHttp
+from tests.integration.mcp_session import open_session
 
 HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
 
@@ -75,21 +76,7 @@ async def test_a_client_leaving_before_its_answer_gets_one_line_saying_so(
             serve_http(app) as base,
             httpx.AsyncClient(base_url=base, headers=HEADERS, timeout=10) as http,
         ):
-            opened = await http.post(
-                "/mcp",
-                json={
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {},
-                        "clientInfo": {"name": "raw", "version": "1"},
-                    },
-                },
-            )
-            http.headers["Mcp-Session-Id"] = opened.headers["Mcp-Session-Id"]
-            await http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            await open_session(http, request_id=1)
             call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "slow"}}
             async with http.stream("POST", "/mcp", json=call) as response:
                 assert response.status_code == 200

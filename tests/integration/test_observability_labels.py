@@ -26,6 +26,7 @@ from ctxfy.server import build_http_app, build_server
 from ctxfy.settings import Settings
 from ctxfy.testing import RecordingMetrics
 from tests.conftest import ServeHttp
+from tests.integration.mcp_session import open_session
 
 OPERATION = "mcp_server_operation_duration_seconds"
 
@@ -126,21 +127,7 @@ async def test_requests_the_mcp_library_refuses_get_their_code_and_are_counted(
         httpx.AsyncClient(base_url=base, headers=headers) as http,
     ):
         if not stateless:
-            opened = await http.post(
-                "/mcp",
-                json={
-                    "jsonrpc": "2.0",
-                    "id": 0,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {},
-                        "clientInfo": {"name": "raw", "version": "1"},
-                    },
-                },
-            )
-            http.headers["Mcp-Session-Id"] = opened.headers["Mcp-Session-Id"]
-            await http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            await open_session(http, request_id=0)
         metrics.calls.clear()
         responses = [await http.post("/mcp", json=body) for body in refused]
 

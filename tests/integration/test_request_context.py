@@ -34,6 +34,7 @@ from ctxfy.adapters.request_log import (
 )
 from ctxfy.adapters.tracing import http_server_span, tracing_enabled
 from tests.conftest import ServeHttp
+from tests.integration.mcp_session import open_session
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -198,22 +199,8 @@ async def test_early_lines_of_a_session_request_carry_its_own_id(serve_http: Ser
             serve_http(app) as base,
             httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as http,
         ):
-            opened = await http.post(
-                "/mcp",
-                json={
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {},
-                        "clientInfo": {"name": "raw", "version": "1"},
-                    },
-                },
-            )
             # The initialize POST is answered, but its request is not over yet.
-            http.headers["Mcp-Session-Id"] = opened.headers["Mcp-Session-Id"]
-            await http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            opened = await open_session(http, request_id=1)
             get = {
                 "jsonrpc": "2.0",
                 "id": 2,
